@@ -1,0 +1,53 @@
+"""The Python API: ``freedave.load`` and ``freedave.generate``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from freedave.decoding import DecodeConfig, Result, Sampling, Static, Strategy, decode
+from freedave.decoding.common import DecodeError
+from freedave.models.loading import Loaded, load
+
+
+def generate(
+    model: Loaded | str | Path,
+    prompts: str | Sequence[str] | Sequence[Sequence[int]],
+    strategy: Strategy = Static(),
+    *,
+    max_new_tokens: int = 64,
+    block_size: int | None = None,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    chat: bool = False,
+    device: str = "cpu",
+) -> list[Result]:
+    """Decode ``prompts`` (text, or lists of token ids) with ``strategy``; one Result per prompt.
+
+    >>> import freedave
+    >>> m = freedave.load("reference")
+    >>> out = freedave.generate(m, ["12+34="], freedave.FreeDave(draft_depth=8))
+    """
+    loaded = model if isinstance(model, Loaded) else load(model, device=device)
+    if isinstance(prompts, str):
+        prompts = [prompts]
+    if len(prompts) == 0:
+        raise DecodeError("no prompts given")
+    texts = [p for p in prompts if isinstance(p, str)]
+    if texts and len(texts) != len(prompts):
+        raise DecodeError("prompts must be all text or all token-id lists")
+    for i, p in enumerate(prompts):
+        if isinstance(p, str) and not p:
+            raise DecodeError(f"prompt {i} is empty")
+    ids = [loaded.encode(p, chat=chat) for p in prompts] if texts else [list(p) for p in prompts]
+    bs = block_size or loaded.block_size or 32
+    cfg = DecodeConfig(
+        max_new_tokens=max_new_tokens,
+        block_size=bs,
+        sampling=Sampling(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed),
+    )
+    results = decode(loaded.denoiser, ids, cfg, strategy, device=device)
+    return [replace(r, text=loaded.decode(r.token_ids)) for r in results]

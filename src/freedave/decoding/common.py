@@ -1,0 +1,145 @@
+"""State and the one model-call site shared by every decoder.
+
+``Canvas`` is one prompt's decoding state; ``call_model`` is the only place a denoiser is called,
+so NFE is counted there and nowhere else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from freedave.decoding.config import DecodeConfig
+from freedave.decoding.protocol import Denoiser, Query
+from freedave.decoding.steps import Layout, Scorer
+
+
+class DecodeError(ValueError):
+    """Bad input or bad model output; the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """One prompt's output.
+
+    ``token_ids`` is the response only (EOS and after removed). ``steps`` counts base-decoder
+    steps (identical for static and FreeDave, which follow the same path); ``nfe`` counts model
+    calls this prompt took part in; ``accepted`` is the number of base steps committed per
+    drafting round (one per step for static); ``reach`` is only filled by a traced static run.
+    """
+
+    index: int
+    token_ids: list[int]
+    nfe: int
+    steps: int
+    tokens_decoded: int
+    accepted: tuple[int, ...]
+    seconds: float
+    strategy: str
+    draft_depth: int | str | None = None
+    threshold: float | None = None
+    reach: tuple[int, ...] | None = None
+    text: str | None = None
+
+
+@dataclass
+class Canvas:
+    """One prompt being decoded."""
+
+    index: int  # place in the user's request: the sampling stream
+    x: Tensor  # [P + G] current (committed) state
+    layout: Layout
+    cache: Any = None
+    nfe: int = 0
+    steps: int = 0
+    accepted: list[int] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+    seconds: float = 0.0
+    done: bool = False
+
+    @property
+    def n_masked(self) -> int:
+        return int((self.x[self.layout.prompt_len :] == self.layout.mask_id).sum())
+
+    def finish(self) -> None:
+        self.done = True
+        self.seconds = time.perf_counter() - self.started
+
+    def result(self, strategy: str, **extra: Any) -> Result:
+        resp = self.layout.response(self.x)
+        decoded = int((self.x[self.layout.prompt_len :] != self.layout.mask_id).sum())
+        return Result(
+            index=self.index,
+            token_ids=resp,
+            nfe=self.nfe,
+            steps=self.steps,
+            tokens_decoded=decoded,
+            accepted=tuple(self.accepted),
+            seconds=self.seconds,
+            strategy=strategy,
+            **extra,
+        )
+
+
+def check_prompts(denoiser: Denoiser, prompts: Sequence[Sequence[int]], cfg: DecodeConfig) -> None:
+    """Reject inputs no decoder can handle, with a one-line message each."""
+    if len(prompts) == 0:
+        raise DecodeError("no prompts given")
+    limit = getattr(denoiser, "max_length", None)
+    for i, p in enumerate(prompts):
+        if len(p) == 0:
+            raise DecodeError(f"prompt {i} is empty")
+        if denoiser.mask_id in p:
+            raise DecodeError(f"prompt {i} contains the mask token (id {denoiser.mask_id})")
+        bad = [t for t in p if not 0 <= int(t) < denoiser.vocab_size]
+        if bad:
+            raise DecodeError(f"prompt {i} has token id {bad[0]} outside the vocabulary (size {denoiser.vocab_size})")
+        if limit is not None and len(p) + cfg.gen_length > limit:
+            raise DecodeError(
+                f"prompt {i} is too long: {len(p)} prompt + {cfg.gen_length} new tokens > the model's "
+                f"{limit} positions; shorten it or lower --max-new-tokens"
+            )
+
+
+def new_canvases(denoiser: Denoiser, prompts: Sequence[Sequence[int]], cfg: DecodeConfig, device: Any) -> list[Canvas]:
+    check_prompts(denoiser, prompts, cfg)
+    out = []
+    for i, p in enumerate(prompts):
+        x = torch.cat(
+            [torch.as_tensor(list(p), dtype=torch.long), torch.full((cfg.gen_length,), denoiser.mask_id, dtype=torch.long)]
+        ).to(device)
+        layout = Layout(len(p), cfg.block_size, denoiser.mask_id, denoiser.eos_id, cfg.stop_at_eos)
+        out.append(Canvas(i, x, layout, cache=denoiser.new_cache()))
+    return out
+
+
+def call_model(
+    denoiser: Denoiser,
+    jobs: Sequence[tuple[Canvas, list[Tensor], bool]],
+    cfg: DecodeConfig,
+) -> list[list[Scorer]]:
+    """One batched forward: for each ``(canvas, rows, lookahead)`` the scorers of its rows.
+
+    Rows of a canvas share its committed state before the active block. Every canvas that takes
+    part is charged one NFE, here and nowhere else.
+    """
+    queries = []
+    for canvas, rows, lookahead in jobs:
+        start = canvas.layout.active_start(canvas.x)
+        end = max(canvas.layout.window_end(r, lookahead) for r in rows)
+        queries.append(Query(torch.stack(rows), canvas.layout.prompt_len, cfg.block_size, start, end, canvas.cache))
+    outputs = denoiser.logits(queries)
+    scorers = []
+    for (canvas, rows, _), q, out in zip(jobs, queries, outputs, strict=True):
+        canvas.nfe += 1
+        if out.shape[:2] != (len(rows), q.end - q.start):
+            raise DecodeError(f"denoiser returned logits of shape {tuple(out.shape)} for a window of {q.end - q.start}")
+        if torch.isnan(out).any():
+            raise DecodeError(f"the model returned NaN logits (prompt {canvas.index}); check the weights and --dtype")
+        scorers.append([Scorer(out[r], q.start, cfg.sampling, canvas.index, canvas.layout.mask_id) for r in range(len(rows))])
+    return scorers

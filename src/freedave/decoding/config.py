@@ -1,0 +1,126 @@
+"""Decoding configuration: small frozen dataclasses, validated when built.
+
+A *strategy* says how tokens are chosen per forward (``Static``, ``Threshold``, ``FreeDave``,
+``FreeDaveThreshold``); ``Sampling`` says how a position's token is drawn; ``DecodeConfig`` holds
+what every strategy shares (lengths, blocks, sampling).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How the token of a masked position is chosen. ``temperature == 0`` is greedy (no draws)."""
+
+    temperature: float = 0.0
+    top_k: int = 0  # 0 = no top-k filter
+    top_p: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(
+            isinstance(self.temperature, int | float) and math.isfinite(self.temperature) and self.temperature >= 0,
+            f"temperature must be >= 0 (got {self.temperature}); use 0 for greedy decoding",
+        )
+        _check(self.top_k >= 0, f"top_k must be >= 0 (got {self.top_k}); use 0 to disable it")
+        _check(0 < self.top_p <= 1, f"top_p must be in (0, 1] (got {self.top_p}); use 1 to disable it")
+        _check(self.seed >= 0, f"seed must be >= 0 (got {self.seed})")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+@dataclass(frozen=True)
+class Static:
+    """Paper Algorithm 1: one token per forward, the most confident of the active block."""
+
+    name = "static"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Unmask every position of the active block with confidence >= tau (at least one)."""
+
+    threshold: float = 0.9
+    name = "threshold"
+
+    def __post_init__(self) -> None:
+        _check(0 < self.threshold <= 1, f"threshold must be in (0, 1] (got {self.threshold})")
+
+
+def _check_depth(d: int | str) -> None:
+    if d == "auto":
+        return
+    _check(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 1,
+        f"draft_depth must be >= 1 or 'auto' (got {d!r})",
+    )
+
+
+@dataclass(frozen=True)
+class FreeDave:
+    """Paper Algorithm 2 over static steps: output identical to ``Static``."""
+
+    draft_depth: int | str = 4
+    name = "freedave"
+
+    def __post_init__(self) -> None:
+        _check_depth(self.draft_depth)
+
+
+@dataclass(frozen=True)
+class FreeDaveThreshold:
+    """FreeDave whose base steps are threshold steps: output identical to ``Threshold``."""
+
+    draft_depth: int | str = 4
+    threshold: float = 0.9
+    name = "freedave-threshold"
+
+    def __post_init__(self) -> None:
+        _check_depth(self.draft_depth)
+        _check(0 < self.threshold <= 1, f"threshold must be in (0, 1] (got {self.threshold})")
+
+
+Strategy = Static | Threshold | FreeDave | FreeDaveThreshold
+STRATEGIES = {"static": Static, "threshold": Threshold, "freedave": FreeDave, "freedave-threshold": FreeDaveThreshold}
+
+
+def make_strategy(name: str, draft_depth: int | str = 4, threshold: float = 0.9) -> Strategy:
+    """Build a strategy by its CLI name."""
+    if name == "static":
+        return Static()
+    if name == "threshold":
+        return Threshold(threshold)
+    if name == "freedave":
+        return FreeDave(draft_depth)
+    if name == "freedave-threshold":
+        return FreeDaveThreshold(draft_depth, threshold)
+    raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """What every strategy shares."""
+
+    max_new_tokens: int = 64
+    block_size: int = 8
+    sampling: Sampling = field(default_factory=Sampling)
+    stop_at_eos: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.block_size >= 1, f"block_size must be >= 1 (got {self.block_size})")
+        _check(self.max_new_tokens >= 1, f"max_new_tokens must be >= 1 (got {self.max_new_tokens})")
+
+    @property
+    def gen_length(self) -> int:
+        """``max_new_tokens`` rounded up to a whole number of blocks."""
+        return -(-self.max_new_tokens // self.block_size) * self.block_size

@@ -1,0 +1,96 @@
+"""FreeDave (paper Algorithm 2): draft several static futures from one forward, verify them all in
+the next batched forward, keep the longest verified chain. Output is identical to the base decoder
+(static, or threshold for ``FreeDaveThreshold``) whenever the forward is batch-invariant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+from torch import Tensor
+
+from freedave.decoding.common import Canvas, Result, call_model, new_canvases
+from freedave.decoding.config import DecodeConfig, FreeDave, FreeDaveThreshold
+from freedave.decoding.protocol import Denoiser
+from freedave.decoding.steps import Layout, Scorer, accept_prefix, static_step, threshold_step
+
+StepFn = Callable[[Tensor, Layout, Scorer, int], Tensor | None]
+
+AUTO_DEPTH = 8  # draft depth used for "auto" until a cost curve is measured
+
+
+def make_drafts(c: Canvas, scorer: Scorer, step: StepFn, depth: int) -> list[Tensor]:
+    """Draft k = the state after k base steps taken from one distribution (k = 1 .. depth).
+
+    Drafting stops at a finished state or when the next step's block lies outside the window.
+    """
+    drafts: list[Tensor] = []
+    y = c.x
+    while len(drafts) < depth:
+        nxt = step(y, c.layout, scorer, c.steps + len(drafts))
+        if nxt is None:
+            break
+        drafts.append(nxt)
+        if c.layout.is_terminal(nxt):
+            break
+        y = nxt
+    return drafts
+
+
+def decode_freedave(
+    denoiser: Denoiser,
+    prompts: Sequence[Sequence[int]],
+    cfg: DecodeConfig,
+    strategy: FreeDave | FreeDaveThreshold = FreeDave(),
+    *,
+    device: Any = "cpu",
+) -> list[Result]:
+    if isinstance(strategy, FreeDaveThreshold):
+        step: StepFn = partial(threshold_step, tau=strategy.threshold)
+    else:
+        step = static_step
+    depth = AUTO_DEPTH if strategy.draft_depth == "auto" else int(strategy.draft_depth)
+    canvases = new_canvases(denoiser, prompts, cfg, device)
+    for c in canvases:
+        if c.layout.is_terminal(c.x):
+            c.finish()
+    active = [c for c in canvases if not c.done]
+    # 1. the first forward: the distribution of every prompt's all-mask start state
+    current: dict[int, Scorer] = {}
+    if active:
+        for c, (s,) in zip(active, call_model(denoiser, [(c, [c.x], True) for c in active], cfg), strict=True):
+            current[c.index] = s
+    while active:
+        # 2. draft: up to d base steps from each prompt's current distribution
+        drafts = {c.index: make_drafts(c, current[c.index], step, depth) for c in active}
+        # 3. verify: one batched forward over every draft that is not already a finished state
+        rows = {c.index: [y for y in drafts[c.index] if not c.layout.is_terminal(y)] for c in active}
+        jobs = [(c, rows[c.index], True) for c in active if rows[c.index]]
+        verified = dict(zip([c.index for c, _, _ in jobs], call_model(denoiser, jobs, cfg), strict=True))
+        for c in active:
+            ds, scorers = drafts[c.index], verified.get(c.index, [])
+            # 4. targets: one base step from each verified draft's own distribution;
+            #    accept the longest chain where draft k+1 == target k
+            targets = []
+            for k in range(min(len(scorers), len(ds) - 1)):
+                targets.append(step(ds[k], c.layout, scorers[k], c.steps + k + 1))
+                if targets[-1] is None or not _equal(targets[-1], ds[k + 1]):
+                    break
+            j = accept_prefix(ds, [t for t in targets if t is not None])
+            before = c.n_masked
+            c.x, c.steps = ds[j - 1], c.steps + j
+            c.accepted.append(before - c.n_masked)
+            if c.layout.is_terminal(c.x):
+                c.finish()
+            else:
+                # 5. jump: reuse the accepted draft's distribution for the next drafts
+                current[c.index] = scorers[j - 1]
+        active = [c for c in active if not c.done]
+    thr = strategy.threshold if isinstance(strategy, FreeDaveThreshold) else None
+    return [c.result(strategy.name, draft_depth=strategy.draft_depth, threshold=thr) for c in canvases]
+
+
+def _equal(a: Tensor, b: Tensor) -> bool:
+    return bool((a == b).all())

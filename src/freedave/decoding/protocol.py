@@ -1,0 +1,45 @@
+"""The small interface every decoder calls: a denoiser over masked token sequences.
+
+A *query* asks for the logits of positions ``start:end`` of ``R`` candidate rows that belong to one
+prompt. All rows of a query share the prompt and every token before ``start`` (the finished
+blocks); they differ only inside the window. Model-family details (bidirectional, shifted logits,
+block-causal attention, KV caches) live behind this interface, in ``freedave.models``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from torch import Tensor
+
+
+@dataclass
+class Query:
+    """Rows of one prompt whose window logits are needed."""
+
+    tokens: Tensor  # [R, L] prompt + response canvas; rows agree on tokens[:, :start]
+    prompt_len: int  # P: the response canvas starts here
+    block_size: int  # decoding block size (the attention block of block-causal models)
+    start: int  # first position whose logits are returned (start of the active block)
+    end: int  # one past the last position whose logits are returned
+    cache: Any = None  # the prompt's cache handle from ``Denoiser.new_cache`` (or None)
+
+
+@runtime_checkable
+class Denoiser(Protocol):
+    """``f(x) -> logits`` for masked diffusion LMs, batched over queries."""
+
+    mask_id: int
+    vocab_size: int
+    eos_id: int | None
+    family: str  # "full" | "shifted" | "block"
+
+    def new_cache(self) -> Any:
+        """A fresh per-prompt cache handle, or None when the denoiser keeps no cache."""
+        ...
+
+    def logits(self, queries: Sequence[Query]) -> list[Tensor]:
+        """One ``[R, end - start, V]`` float tensor per query, in query order."""
+        ...

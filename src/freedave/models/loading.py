@@ -1,0 +1,99 @@
+"""Loading a model by name or local path into a ``Loaded`` bundle (denoiser + tokenizer).
+
+``"reference"`` is the bundled checkpoint shipped inside the package. Any other value must be a
+local Hugging Face checkpoint folder; nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from freedave.decoding.common import DecodeError
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+REFERENCE_PATH = ASSETS / "reference"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+FAMILIES = ("full", "shifted", "block")
+
+
+@dataclass
+class Loaded:
+    """A ready-to-decode model: the denoiser, its tokenizer (or None) and where it came from."""
+
+    denoiser: Any
+    tokenizer: Any
+    path: Path
+    family: str
+    block_size: int | None = None  # the model's own block size (block family), if it has one
+    model: Any = None
+
+    def encode(self, text: str, chat: bool = False) -> list[int]:
+        if self.tokenizer is None:
+            raise DecodeError("this model has no tokenizer; pass token ids instead of text")
+        if chat and getattr(self.tokenizer, "chat_template", None):
+            ids = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True
+            )
+            if isinstance(ids, dict) or hasattr(ids, "keys"):
+                ids = ids["input_ids"]
+            return list(ids)
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def decode(self, ids: list[int]) -> str:
+        if self.tokenizer is None:
+            return " ".join(map(str, ids))
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+
+def resolve_path(name_or_path: str | Path) -> Path:
+    if str(name_or_path) == "reference":
+        path = REFERENCE_PATH
+        if not (path / "config.json").is_file():
+            raise DecodeError("the bundled reference checkpoint is missing; reinstall freedave")
+        return path
+    path = Path(name_or_path).expanduser()
+    if not path.exists():
+        raise DecodeError(f"unknown model {str(name_or_path)!r}: not 'reference' and no such local folder")
+    if not (path / "config.json").is_file():
+        raise DecodeError(f"{path} has no config.json; --model takes 'reference' or a Hugging Face checkpoint folder")
+    return path
+
+
+def read_config(path: Path) -> dict:
+    try:
+        return json.loads((path / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise DecodeError(f"cannot read {path / 'config.json'}: {e}") from None
+
+
+def load(
+    name_or_path: str | Path = "reference",
+    *,
+    family: str | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+    mask_token_id: int | None = None,
+    trust_remote_code: bool = False,
+    use_cache: bool = True,
+) -> Loaded:
+    """Open a model for decoding. Weights come from safetensors only."""
+    if family is not None and family not in FAMILIES:
+        raise DecodeError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+    if dtype not in DTYPES:
+        raise DecodeError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    path = resolve_path(name_or_path)
+    raw = read_config(path)
+    if raw.get("model_type") == "freedave_reference":
+        from freedave.models.reference_io import load_reference
+
+        return load_reference(path, family=family, device=device, dtype=DTYPES[dtype],
+                              mask_token_id=mask_token_id, use_cache=use_cache)
+    from freedave.models.hf import load_hf  # real checkpoints (LLaDA, Dream, SDAR/TraDo, ...)
+
+    return load_hf(path, raw, family=family, device=device, dtype=DTYPES[dtype],
+                   mask_token_id=mask_token_id, trust_remote_code=trust_remote_code, use_cache=use_cache)

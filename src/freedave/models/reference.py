@@ -1,0 +1,290 @@
+"""The bundled reference architecture: a small diffusion transformer in three attention families.
+
+``attention="block"`` is a block-diffusion transformer (SDAR/TraDo shape): the prompt is one
+bidirectional prefix, the response is cut into blocks; a block attends to the prompt, all earlier
+blocks and itself. ``attention="full"`` is LLaDA-style bidirectional attention over the whole
+canvas, and ``shift_logits=True`` gives Dream-style shifted logits (position i reads the hidden
+state of i - 1).
+
+Inference (``window_logits``) computes attention one segment at a time over exactly the keys that
+segment may see, and every linear layer in fixed-shape row tiles, so a row's logits are bit-for-bit
+the same whatever else is in the batch, and an exact prefix KV cache gives bit-for-bit the logits
+of the uncached forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from transformers import PretrainedConfig, PreTrainedModel
+
+ROW_TILE = 16  # linear layers run on row counts padded to a multiple of this (batch invariance)
+
+
+def tiled_linear(x: Tensor, layer: nn.Linear) -> Tensor:
+    """``layer(x)`` computed on a row count padded to a multiple of ``ROW_TILE``.
+
+    CPU GEMM kernels pick different code paths (and summation orders) for small row counts, so the
+    same row can round differently depending on how many rows share the call. Padding to a fixed
+    multiple keeps every row on one path: the result of a row never depends on its neighbours.
+    """
+    shape = x.shape
+    flat = x.reshape(-1, shape[-1])
+    pad = (-flat.shape[0]) % ROW_TILE
+    if pad:
+        flat = torch.cat([flat, flat.new_zeros(pad, flat.shape[1])])
+    out = F.linear(flat, layer.weight, layer.bias)
+    if pad:
+        out = out[: out.shape[0] - pad]
+    return out.reshape(*shape[:-1], out.shape[-1])
+
+
+class ReferenceConfig(PretrainedConfig):
+    model_type = "freedave_reference"
+
+    def __init__(
+        self,
+        vocab_size: int = 288,
+        hidden_size: int = 128,
+        num_hidden_layers: int = 4,
+        num_attention_heads: int = 4,
+        intermediate_size: int = 384,
+        max_position_embeddings: int = 512,
+        rope_theta: float = 10000.0,
+        rms_norm_eps: float = 1e-5,
+        block_size: int = 8,
+        attention: str = "block",
+        shift_logits: bool = False,
+        mask_token_id: int | None = 3,
+        eos_token_id: int | None = 2,
+        pad_token_id: int | None = 0,
+        bos_token_id: int | None = 1,
+        **kwargs,
+    ) -> None:
+        if attention not in ("block", "full"):
+            raise ValueError(f"attention must be 'block' or 'full' (got {attention!r})")
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.num_hidden_layers = num_hidden_layers
+        self.num_attention_heads = num_attention_heads
+        self.intermediate_size = intermediate_size
+        self.max_position_embeddings = max_position_embeddings
+        self.rope_theta = rope_theta
+        self.rms_norm_eps = rms_norm_eps
+        self.block_size = block_size
+        self.attention = attention
+        self.shift_logits = shift_logits
+        self.mask_token_id = mask_token_id
+        super().__init__(
+            eos_token_id=eos_token_id,
+            pad_token_id=pad_token_id,
+            bos_token_id=bos_token_id,
+            **kwargs,
+        )
+
+
+@dataclass
+class KVCache:
+    """Exact keys/values of a clean prefix (the prompt and finished blocks), one prompt.
+
+    Stored once per prompt ``[layers][1, H, C, Dh]`` and shared by every draft row of that prompt.
+    """
+
+    keys: list[Tensor] = field(default_factory=list)
+    values: list[Tensor] = field(default_factory=list)
+    length: int = 0
+
+    def update(self, pos: int, keys: list[Tensor], values: list[Tensor]) -> None:
+        """Append per-layer ``[1, H, n, Dh]`` keys/values for positions ``pos:pos+n``."""
+        if pos != self.length:
+            raise ValueError(f"cache holds {self.length} positions, cannot write at {pos}")
+        if not self.keys:
+            self.keys, self.values = list(keys), list(values)
+        else:
+            self.keys = [torch.cat([a, b], dim=2) for a, b in zip(self.keys, keys, strict=True)]
+            self.values = [torch.cat([a, b], dim=2) for a, b in zip(self.values, values, strict=True)]
+        self.length += keys[0].shape[2]
+
+    def crop(self, n: int) -> None:
+        self.keys = [k[:, :, :n] for k in self.keys]
+        self.values = [v[:, :, :n] for v in self.values]
+        self.length = min(self.length, n)
+
+    def reset(self) -> None:
+        self.keys, self.values, self.length = [], [], 0
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        var = x.pow(2).mean(-1, keepdim=True)
+        return x * torch.rsqrt(var + self.eps) * self.weight
+
+
+def rope_tables(n: int, dim: int, theta: float, device: torch.device) -> tuple[Tensor, Tensor]:
+    inv = 1.0 / (theta ** (torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim))
+    freqs = torch.outer(torch.arange(n, device=device, dtype=torch.float32), inv)
+    emb = torch.cat([freqs, freqs], dim=-1)
+    return emb.cos(), emb.sin()
+
+
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    # x: [R, H, L, Dh]; cos/sin: [L, Dh]
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + rotated * sin
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ReferenceConfig) -> None:
+        super().__init__()
+        d, h = cfg.hidden_size, cfg.num_attention_heads
+        self.n_head, self.head_dim = h, d // h
+        self.attn_norm = RMSNorm(d, cfg.rms_norm_eps)
+        self.q_proj = nn.Linear(d, d, bias=False)
+        self.k_proj = nn.Linear(d, d, bias=False)
+        self.v_proj = nn.Linear(d, d, bias=False)
+        self.o_proj = nn.Linear(d, d, bias=False)
+        self.mlp_norm = RMSNorm(d, cfg.rms_norm_eps)
+        self.gate_proj = nn.Linear(d, cfg.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(d, cfg.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(cfg.intermediate_size, d, bias=False)
+
+    def heads(self, x: Tensor) -> Tensor:  # [R, L, D] -> [R, H, L, Dh]
+        r, n, _ = x.shape
+        return x.view(r, n, self.n_head, self.head_dim).transpose(1, 2)
+
+    def qkv(self, h: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        a = self.attn_norm(h)
+        q = apply_rope(self.heads(tiled_linear(a, self.q_proj)), cos, sin)
+        k = apply_rope(self.heads(tiled_linear(a, self.k_proj)), cos, sin)
+        v = self.heads(tiled_linear(a, self.v_proj))
+        return q, k, v
+
+    def finish(self, h: Tensor, attn: Tensor) -> Tensor:
+        # attn: [R, H, L, Dh] -> residual + MLP
+        r, _, n, _ = attn.shape
+        h = h + tiled_linear(attn.transpose(1, 2).reshape(r, n, -1), self.o_proj)
+        m = self.mlp_norm(h)
+        gated = F.silu(tiled_linear(m, self.gate_proj)) * tiled_linear(m, self.up_proj)
+        return h + tiled_linear(gated, self.down_proj)
+
+
+class ReferenceModel(PreTrainedModel):
+    config_class = ReferenceConfig
+    base_model_prefix = "freedave_reference"
+    main_input_name = "input_ids"
+
+    def __init__(self, config: ReferenceConfig) -> None:
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(Block(config) for _ in range(config.num_hidden_layers))
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Linear | nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, RMSNorm):
+            nn.init.ones_(module.weight)
+
+    # ----------------------------------------------------------------------------------------
+    # Training / plain HF forward: dense attention mask over the given sequence.
+    def forward(
+        self,
+        input_ids: Tensor,  # [B, L]
+        attn_mask: Tensor | None = None,  # [L, L] or [B, 1, L, L] bool, True = may attend
+        position_ids: Tensor | None = None,  # [L]
+        **_: object,
+    ) -> Tensor:
+        n = input_ids.shape[1]
+        pos = position_ids if position_ids is not None else torch.arange(n, device=input_ids.device)
+        cos, sin = rope_tables(int(pos.max()) + 1, self.layers[0].head_dim, self.config.rope_theta, input_ids.device)
+        cos, sin = cos[pos], sin[pos]
+        h = self.embed_tokens(input_ids)
+        for layer in self.layers:
+            a = layer.attn_norm(h)
+            q = apply_rope(layer.heads(layer.q_proj(a)), cos, sin)
+            k = apply_rope(layer.heads(layer.k_proj(a)), cos, sin)
+            v = layer.heads(layer.v_proj(a))
+            attn = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+            r = attn.shape[0]
+            h = h + layer.o_proj(attn.transpose(1, 2).reshape(r, n, -1))
+            m = layer.mlp_norm(h)
+            h = h + layer.down_proj(F.silu(layer.gate_proj(m)) * layer.up_proj(m))
+        logits = self.lm_head(self.norm(h))
+        if self.config.shift_logits:
+            logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
+        return logits
+
+    # ----------------------------------------------------------------------------------------
+    # Exact, batch-invariant inference over a window, with an optional prefix KV cache.
+    def segments(self, n: int, prompt_len: int, block_size: int) -> list[tuple[int, int]]:
+        """Attention segments ``(lo, hi)``: queries ``lo:hi`` see keys ``0:hi``."""
+        if self.config.attention == "full":
+            return [(0, n)]
+        bounds = [(0, prompt_len)]
+        for lo in range(prompt_len, n, block_size):
+            bounds.append((lo, min(lo + block_size, n)))
+        return bounds
+
+    @torch.no_grad()
+    def window_logits(
+        self,
+        tokens: Tensor,  # [R, L]
+        prompt_len: int,
+        block_size: int,
+        start: int,
+        end: int,
+        cache: KVCache | None = None,
+    ) -> Tensor:  # [R, end - start, V]
+        full = self.config.attention == "full"
+        shift = 1 if self.config.shift_logits else 0
+        # Positions to compute: full attention needs the whole canvas; block-causal stops at `end`.
+        stop = tokens.shape[1] if full else end
+        past = 0 if (full or cache is None) else cache.length
+        if past > start:
+            raise ValueError(f"cache covers {past} positions, beyond the window start {start}")
+        segs = [(lo, hi) for lo, hi in self.segments(stop, prompt_len, block_size) if hi > past]
+        if segs and segs[0][0] < past:
+            raise ValueError(f"cache length {past} is not on a block boundary")
+        r = tokens.shape[0]
+        cos, sin = rope_tables(stop, self.layers[0].head_dim, self.config.rope_theta, tokens.device)
+        cos, sin = cos[past:stop], sin[past:stop]
+        h = self.embed_tokens(tokens[:, past:stop])
+        new_keys: list[Tensor] = []
+        new_values: list[Tensor] = []
+        for i, layer in enumerate(self.layers):
+            q, k, v = layer.qkv(h, cos, sin)
+            if past:
+                k_all = torch.cat([cache.keys[i].expand(r, -1, -1, -1), k], dim=2)
+                v_all = torch.cat([cache.values[i].expand(r, -1, -1, -1), v], dim=2)
+            else:
+                k_all, v_all = k.contiguous(), v.contiguous()
+            outs = []
+            for lo, hi in segs:
+                qs = q[:, :, lo - past : hi - past]
+                outs.append(F.scaled_dot_product_attention(qs, k_all[:, :, :hi], v_all[:, :, :hi]))
+            attn = torch.cat(outs, dim=2) if len(outs) > 1 else outs[0]
+            h = layer.finish(h, attn)
+            if cache is not None and not full and start > past:
+                new_keys.append(k[:1, :, : start - past].contiguous())
+                new_values.append(v[:1, :, : start - past].contiguous())
+        lo, hi = start - shift - past, end - shift - past
+        hs = h[:, max(lo, 0) : hi]
+        if lo < 0:  # shifted logits: position 0 keeps its own hidden state
+            hs = torch.cat([h[:, :1], hs], dim=1)
+        logits = tiled_linear(self.norm(hs), self.lm_head)
+        if new_keys:
+            cache.update(past, new_keys, new_values)
+        return logits.float()

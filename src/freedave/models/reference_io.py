@@ -1,0 +1,56 @@
+"""Loading the reference architecture from a checkpoint folder (config + safetensors + tokenizer)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from freedave.decoding.common import DecodeError
+from freedave.models.adapters import ReferenceDenoiser
+from freedave.models.loading import Loaded, read_config
+from freedave.models.reference import ReferenceConfig, ReferenceModel
+
+
+def load_reference(
+    path: Path,
+    *,
+    family: str | None = None,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    mask_token_id: int | None = None,
+    use_cache: bool = True,
+) -> Loaded:
+    raw = read_config(path)
+    if raw.get("mask_token_id") is None and mask_token_id is None:
+        raise DecodeError(f"{path / 'config.json'} has no mask_token_id; pass --mask-token-id")
+    weights = path / "model.safetensors"
+    if not weights.is_file():
+        raise DecodeError(f"{path} has no model.safetensors (weights load from safetensors only)")
+    try:
+        from safetensors.torch import load_file
+
+        state = load_file(str(weights))
+    except Exception as e:  # corrupt or truncated file
+        raise DecodeError(f"cannot read {weights}: corrupt or truncated safetensors file ({type(e).__name__})") from None
+    config = ReferenceConfig(**{k: v for k, v in raw.items() if k not in ("model_type", "architectures", "transformers_version")})
+    if mask_token_id is not None:
+        config.mask_token_id = mask_token_id
+    model = ReferenceModel(config)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        name = (missing or unexpected)[0]
+        raise DecodeError(f"{weights}: {'missing' if missing else 'unexpected'} tensor {name!r}")
+    model = model.to(device=device, dtype=dtype).eval()
+    tokenizer = None
+    if (path / "tokenizer.json").is_file() or (path / "tokenizer_config.json").is_file():
+        from transformers import AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(path))
+        except Exception as e:
+            raise DecodeError(f"cannot load the tokenizer in {path}: {type(e).__name__}") from None
+    den = ReferenceDenoiser(model, use_cache=use_cache)
+    if family is not None and family != den.family:
+        raise DecodeError(f"{path} is a {den.family!r} model; it cannot run as --family {family}")
+    return Loaded(den, tokenizer, path, den.family, block_size=config.block_size, model=model)
