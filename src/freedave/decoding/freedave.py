@@ -24,8 +24,10 @@ AUTO_DEPTH = 8  # draft depth used for "auto" until a cost curve is measured
 def make_drafts(c: Canvas, scorer: Scorer, step: StepFn, depth: int) -> list[Tensor]:
     """Draft k = the state after k base steps taken from one distribution (k = 1 .. depth).
 
-    Drafting stops at a finished state or when the next step's block lies outside the window.
+    Drafts reach the active block and the next one (left-to-right priority); drafting stops at a
+    finished state or where the next step's block lies beyond that.
     """
+    scorer = scorer.limited(c.layout.window_end(c.x, lookahead=True))
     drafts: list[Tensor] = []
     y = c.x
     while len(drafts) < depth:

@@ -25,6 +25,7 @@ def draft_decisions(x: Tensor, layout: Layout, scorer: Scorer, step: int) -> lis
     """The ``(position, token)`` decisions of every static step drafted from one distribution."""
     out = []
     y = x
+    scorer = scorer.limited(layout.window_end(x, lookahead=True))
     while True:
         nxt = static_step(y, layout, scorer, step + len(out))
         if nxt is None:

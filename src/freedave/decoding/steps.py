@@ -6,6 +6,7 @@ into blocks of ``block_size``. The *active block* is the first block that still 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -75,16 +76,22 @@ class Scorer:
         self.end = start + logits.shape[0]
         self.sampling = sampling
         self.stream = stream
-        self._greedy: tuple[Tensor, Tensor] | None = None
+        self._memo: dict[str, tuple[Tensor, Tensor]] = {}  # shared with limited() views
+
+    def limited(self, end: int) -> Scorer:
+        """The same distribution, but steps may not use positions at or beyond ``end``."""
+        view = copy.copy(self)
+        view.end = min(self.end, end)
+        return view
 
     def __call__(self, positions: Tensor, step: int) -> tuple[Tensor, Tensor]:
         """``(tokens [M], confidence [M] float64)`` for ``positions [M]`` at base step ``step``."""
         rows = positions - self.start
         if self.sampling.greedy:
-            if self._greedy is None:
+            if "greedy" not in self._memo:
                 conf, tok = torch.softmax(self.logits, dim=-1).max(dim=-1)
-                self._greedy = (tok, conf)
-            tok, conf = self._greedy
+                self._memo["greedy"] = (tok, conf)
+            tok, conf = self._memo["greedy"]
             return tok[rows], conf[rows]
         logits = self.logits[rows]
         probs = filtered_probs(logits, self.sampling)
