@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from helpers import tiny_denoiser
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,6 +17,7 @@ from freedave.decoding import (
     decode_threshold,
     oracle_nfe,
 )
+from helpers import tiny_denoiser
 
 VOCAB = 32
 

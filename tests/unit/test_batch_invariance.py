@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import tiny_model
 
 from freedave.decoding import DecodeConfig, FreeDave, decode_freedave, decode_static
 from freedave.models.adapters import ReferenceDenoiser
 from freedave.models.reference import KVCache
+from helpers import tiny_model
 
 MASK = 3
 

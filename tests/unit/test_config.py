@@ -1,6 +1,13 @@
 import pytest
 
-from freedave.decoding import DecodeConfig, FreeDave, FreeDaveThreshold, Sampling, Threshold, make_strategy
+from freedave.decoding import (
+    DecodeConfig,
+    FreeDave,
+    FreeDaveThreshold,
+    Sampling,
+    Threshold,
+    make_strategy,
+)
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,14 @@
 import torch
 
 from freedave.decoding.config import Sampling
-from freedave.decoding.steps import Layout, Scorer, accept_prefix, filtered_probs, static_step, threshold_step
+from freedave.decoding.steps import (
+    Layout,
+    Scorer,
+    accept_prefix,
+    filtered_probs,
+    static_step,
+    threshold_step,
+)
 
 MASK = 3
 LAYOUT = Layout(prompt_len=2, block_size=4, mask_id=MASK, eos_id=2)

@@ -1,0 +1,82 @@
+import json
+
+import pytest
+
+from freedave.cli import main
+from helpers import save_tiny_checkpoint
+
+FIELDS = {"prompt", "text", "token_ids", "nfe", "steps", "strategy", "draft_depth", "seconds"}
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_lines_and_freedave_equals_static(capsys, tiny_ckpt):
+    base = ["generate", "--model", str(tiny_ckpt), "--prompt", "12+34=", "--prompt", "abc", "--max-new-tokens", "16", "--json"]
+    code, out, _ = run(capsys, *base, "--strategy", "static")
+    assert code == 0
+    static = [json.loads(line) for line in out.splitlines()]
+    assert len(static) == 2 and all(row.keys() >= FIELDS for row in static)
+    for extra in (["--draft-depth", "2"], ["--draft-depth", "8"], ["--temperature", "0.8", "--top-p", "0.9", "--seed", "3"]):
+        code, out, _ = run(capsys, *base, "--strategy", "freedave", *extra)
+        fast = [json.loads(line) for line in out.splitlines()]
+        if "--temperature" in extra:
+            code, out, _ = run(capsys, *base, "--strategy", "static", *extra[2:] , "--temperature", "0.8")
+            static_s = [json.loads(line) for line in out.splitlines()]
+            assert [r["token_ids"] for r in fast] == [r["token_ids"] for r in static_s]
+        else:
+            assert [r["token_ids"] for r in fast] == [r["token_ids"] for r in static]
+            assert all(f["nfe"] <= s["nfe"] for f, s in zip(fast, static, strict=True))
+        assert all(r["strategy"] == "freedave" for r in fast)
+
+
+def test_prompts_file_and_table(capsys, tiny_ckpt, tmp_path):
+    f = tmp_path / "p.txt"
+    f.write_text("ab\n\ncd\n")
+    code, out, _ = run(capsys, "generate", "--model", str(tiny_ckpt), "--prompts-file", str(f), "--max-new-tokens", "8")
+    assert code == 0
+    assert "NFE" in out and "ab" in out and "cd" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--prompt", ""], "prompt 0 is empty"),
+        (["--prompt", "a" * 300], "too long"),
+        (["--prompt", "ab<mask>c"], "contains the mask token"),
+        (["--prompt", "ab", "--draft-depth", "0"], "draft_depth must be >= 1"),
+        (["--prompt", "ab", "--draft-depth", "x"], "--draft-depth must be an integer"),
+        (["--prompt", "ab", "--strategy", "threshold", "--threshold", "0"], "threshold must be in (0, 1]"),
+        (["--prompt", "ab", "--strategy", "threshold", "--threshold", "1.5"], "threshold must be in (0, 1]"),
+        (["--prompt", "ab", "--temperature", "-1"], "temperature must be >= 0"),
+        (["--prompt", "ab", "--top-p", "0"], "top_p must be in (0, 1]"),
+        (["--prompt", "ab", "--top-p", "1.5"], "top_p must be in (0, 1]"),
+        (["--prompt", "ab", "--block-size", "0"], "block-size must be >= 1"),
+        (["--prompt", "ab", "--max-new-tokens", "0"], "max_new_tokens must be >= 1"),
+        (["--prompt", "ab", "--strategy", "beam"], "unknown strategy"),
+        (["--prompt", "ab", "--family", "rnn"], "unknown family"),
+        (["--prompt", "ab", "--dtype", "int8"], "unknown dtype"),
+        ([], "no prompt given"),
+        (["--prompts-file", "/no/such/file"], "no such file"),
+    ],
+)
+def test_bad_input_is_one_line_error(capsys, tiny_ckpt, argv, message):
+    code, out, err = run(capsys, "generate", "--model", str(tiny_ckpt), *argv)
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_unknown_model_path(capsys):
+    code, _, err = run(capsys, "generate", "--model", "/no/such/model", "--prompt", "ab")
+    assert code == 2 and "unknown model" in err and err.count("\n") == 1
+
+
+def test_nan_logits(capsys, tmp_path):
+    ckpt = save_tiny_checkpoint(tmp_path / "nan", nan=True)
+    capsys.readouterr()
+    code, _, err = run(capsys, "generate", "--model", str(ckpt), "--prompt", "ab")
+    assert code == 2 and "NaN logits" in err and err.count("\n") == 1
