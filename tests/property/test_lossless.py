@@ -40,7 +40,7 @@ prompt_st = st.lists(st.integers(4, VOCAB - 1), min_size=1, max_size=9)
     prompts=st.lists(prompt_st, min_size=1, max_size=3),
     block_size=st.integers(1, 6),
     max_new_tokens=st.integers(1, 20),
-    depth=st.integers(1, 32),
+    depth=st.one_of(st.integers(1, 32), st.just("auto")),
     sampling=sampling_st,
     use_cache=st.booleans(),
 )

@@ -5,20 +5,20 @@ the next batched forward, keep the longest verified chain. Output is identical t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
 from torch import Tensor
 
+from freedave.decoding.autodepth import DepthChooser
 from freedave.decoding.common import Canvas, Result, call_model, new_canvases
 from freedave.decoding.config import DecodeConfig, FreeDave, FreeDaveThreshold
 from freedave.decoding.protocol import Denoiser
 from freedave.decoding.steps import Layout, Scorer, accept_prefix, static_step, threshold_step
 
 StepFn = Callable[[Tensor, Layout, Scorer, int], Tensor | None]
-
-AUTO_DEPTH = 8  # draft depth used for "auto" until a cost curve is measured
 
 
 def make_drafts(c: Canvas, scorer: Scorer, step: StepFn, depth: int) -> list[Tensor]:
@@ -53,7 +53,8 @@ def decode_freedave(
         step: StepFn = partial(threshold_step, tau=strategy.threshold)
     else:
         step = static_step
-    depth = AUTO_DEPTH if strategy.draft_depth == "auto" else int(strategy.draft_depth)
+    chooser = DepthChooser() if strategy.draft_depth == "auto" else None
+    depth = 0 if chooser else int(strategy.draft_depth)
     canvases = new_canvases(denoiser, prompts, cfg, device)
     for c in canvases:
         if c.layout.is_terminal(c.x):
@@ -66,11 +67,16 @@ def decode_freedave(
             current[c.index] = s
     while active:
         # 2. draft: up to d base steps from each prompt's current distribution
+        if chooser:
+            depth = chooser.pick(len(active))
         drafts = {c.index: make_drafts(c, current[c.index], step, depth) for c in active}
         # 3. verify: one batched forward over every draft that is not already a finished state
         rows = {c.index: [y for y in drafts[c.index] if not c.layout.is_terminal(y)] for c in active}
         jobs = [(c, rows[c.index], True) for c in active if rows[c.index]]
+        t0 = time.perf_counter()
         verified = dict(zip([c.index for c, _, _ in jobs], call_model(denoiser, jobs, cfg), strict=True))
+        elapsed = time.perf_counter() - t0
+        chains: list[int] = []
         for c in active:
             ds, scorers = drafts[c.index], verified.get(c.index, [])
             # 4. targets: one base step from each verified draft's own distribution;
@@ -81,6 +87,8 @@ def decode_freedave(
                 if targets[-1] is None or not _equal(targets[-1], ds[k + 1]):
                     break
             j = accept_prefix(ds, [t for t in targets if t is not None])
+            if c.index in verified:
+                chains.append(j)
             before = c.n_masked
             c.x, c.steps = ds[j - 1], c.steps + j
             c.accepted.append(before - c.n_masked)
@@ -89,6 +97,8 @@ def decode_freedave(
             else:
                 # 5. jump: reuse the accepted draft's distribution for the next drafts
                 current[c.index] = scorers[j - 1]
+        if chooser and jobs:
+            chooser.observe(sum(len(r) for _, r, _ in jobs), elapsed, chains, [len(drafts[c.index]) for c, _, _ in jobs])
         active = [c for c in active if not c.done]
     thr = strategy.threshold if isinstance(strategy, FreeDaveThreshold) else None
     return [c.result(strategy.name, draft_depth=strategy.draft_depth, threshold=thr) for c in canvases]

@@ -1,0 +1,52 @@
+"""Adaptive draft depth: pick d per round to maximise expected tokens per second.
+
+Cost: the wall time of a verification forward, fitted online as ``a + b * rows`` from the
+forwards this run has made. Gain: the expected tokens a prompt commits with depth d,
+``E[min(r, d)]``, from the chains observed so far (a chain that filled every draft only says
+r >= d, so it counts optimistically as 2d, which makes the chooser try deeper drafts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CANDIDATES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+WARMUP = (4, 8, 16, 2)  # depths tried first, to learn the cost slope and the acceptance
+
+
+@dataclass
+class DepthChooser:
+    candidates: tuple[int, ...] = CANDIDATES
+    cost: list[tuple[int, float]] = field(default_factory=list)  # (rows, seconds) per forward
+    chains: list[float] = field(default_factory=list)  # observed (or censored) reach per round
+    rounds: int = 0
+
+    def pick(self, prompts: int) -> int:
+        if self.rounds < len(WARMUP):
+            return WARMUP[self.rounds]
+        a, b = self._fit()
+        best, best_rate = self.candidates[0], -1.0
+        for d in self.candidates:
+            gain = sum(min(r, d) for r in self.chains[-256:]) / max(len(self.chains[-256:]), 1)
+            rate = gain / (a + b * d * prompts)
+            if rate > best_rate:
+                best, best_rate = d, rate
+        return best
+
+    def observe(self, rows: int, seconds: float, accepted: list[int], drafted: list[int]) -> None:
+        """One verification forward over ``rows`` rows; per prompt the chain length and drafts."""
+        self.rounds += 1
+        self.cost.append((rows, seconds))
+        for j, n in zip(accepted, drafted, strict=True):
+            self.chains.append(2.0 * j if j >= n else float(j))
+
+    def _fit(self) -> tuple[float, float]:
+        pts = self.cost[-64:]
+        n = len(pts)
+        mx = sum(r for r, _ in pts) / n
+        my = sum(t for _, t in pts) / n
+        var = sum((r - mx) ** 2 for r, _ in pts)
+        b = sum((r - mx) * (t - my) for r, t in pts) / var if var > 0 else 0.0
+        b = max(b, 1e-9)
+        a = max(my - b * mx, 1e-9)
+        return a, b
