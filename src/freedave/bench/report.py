@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from freedave.bench.plots import PLOTS, write_plots
@@ -105,4 +106,4 @@ def print_table(result: dict) -> None:
         table.add_column(h, justify="left" if h == "strategy" else "right")
     for r in result["rows"]:
         table.add_row(*(cell(r, k, f) for _, k, f in COLUMNS))
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)

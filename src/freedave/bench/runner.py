@@ -23,7 +23,14 @@ import torch
 from freedave.bench import metrics, system
 from freedave.decoding import DecodeConfig, Result, Sampling, decode, decode_static
 from freedave.decoding.common import DecodeError
-from freedave.decoding.config import STRATEGIES, FreeDave, FreeDaveThreshold, Static, Strategy, Threshold
+from freedave.decoding.config import (
+    STRATEGIES,
+    FreeDave,
+    FreeDaveThreshold,
+    Static,
+    Strategy,
+    Threshold,
+)
 from freedave.tasks import get_task
 
 log = logging.getLogger("freedave.bench")
