@@ -9,6 +9,7 @@ the completion is appended to the prompt as the package's own evaluation does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -64,10 +65,8 @@ def run_program(source: str, timeout_s: float = TIMEOUT_S) -> tuple[bool, str]:
         try:
             _, err = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.communicate()
             return False, f"timed out after {timeout_s:g} s"
         if proc.returncode == 0:
