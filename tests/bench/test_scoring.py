@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -55,12 +56,12 @@ def test_run_program_reports_timeout_and_blocks_network():
     assert not passed and "network access is disabled" in why
 
 
-def test_humaneval_never_runs_code_in_process(humaneval, tmp_path):
+def test_humaneval_runs_code_in_a_child_process(humaneval, tmp_path):
     p = humaneval.problems(1)[0]
-    marker = tmp_path / "ran"
-    # the program runs in a throw-away folder of a child process: a relative write lands there
-    assert not humaneval.score(p, f"    open({str(marker)!r}, 'w').write('x')\n    raise SystemExit(3)\n")
-    assert marker.exists()  # it did run, in the child (the parent never executes completions)
+    marker = tmp_path / "pid"
+    completion = f"    import os\n    open({str(marker)!r}, 'w').write(str(os.getpid()))\n    return False\n"
+    assert not humaneval.score(p, completion)
+    assert int(marker.read_text()) != os.getpid()
     assert "check(has_close_elements)" in program_for(p, "    pass\n")
 
 

@@ -15,7 +15,7 @@ import logging
 import shlex
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -255,6 +255,8 @@ def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool =
                 "accepted_histogram": metrics.accepted_histogram(res),
                 "seconds_per_forward": metrics.ratio(run.seconds, nfe),
                 "fraction_of_bound": metrics.ratio(tpn or 0.0, bound or 0.0) if bound else None,
+                "accuracy_by_kind": by_kind(problems, res, lambda i, r: float(score(i, r))),
+                "tokens_per_nfe_by_kind": by_kind_ratio(problems, res, exclude),
                 "base_strategy": label(base.strategy),
                 "exact_match_vs_base": metrics.exact_match(res, base.results),
             }
@@ -284,5 +286,22 @@ def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool =
     return {"meta": meta, "rows": rows_out}
 
 
-def quick_config(**kw: Any) -> BenchConfig:
-    return replace(BenchConfig(), quick=True, **kw)
+def by_kind(problems: Sequence, results: Sequence[Result], value) -> dict[str, float] | None:  # noqa: ANN001
+    """Mean of ``value(i, result)`` per problem kind; None when the task has no kinds."""
+    groups: dict[str, list[float]] = {}
+    for i, r in enumerate(results):
+        if problems[i].kind:
+            groups.setdefault(problems[i].kind, []).append(value(i, r))
+    return {k: sum(v) / len(v) for k, v in sorted(groups.items())} or None
+
+
+def by_kind_ratio(problems: Sequence, results: Sequence[Result], exclude: set[int]) -> dict[str, float] | None:
+    """Valid tokens / forwards per problem kind; None when the task has no kinds."""
+    tok: dict[str, int] = {}
+    nfe: dict[str, int] = {}
+    for i, r in enumerate(results):
+        k = problems[i].kind
+        if k:
+            tok[k] = tok.get(k, 0) + metrics.valid_tokens(r.token_ids, exclude)
+            nfe[k] = nfe.get(k, 0) + r.nfe
+    return {k: tok[k] / nfe[k] for k in sorted(tok) if nfe[k]} or None

@@ -52,7 +52,9 @@ def _reference(data: str | None) -> Task:
         from freedave.tasks.reference import ReferenceTask
     except ImportError:
         raise DecodeError("the bundled reference task is not installed; pass --task humaneval|gsm8k|math500|jsonl") from None
-    return ReferenceTask(data=data) if data else ReferenceTask()
+    if data:
+        raise DecodeError("--task reference has its problems built in; --data is for humaneval, gsm8k, math500 and jsonl")
+    return ReferenceTask()
 
 
 def _humaneval(data: str | None) -> Task:
