@@ -43,3 +43,14 @@ def math500_data(tmp_path_factory):
         {"problem": "Simplify sqrt(18).", "answer": "3\\sqrt{2}", "subject": "Algebra", "unique_id": "t/2"},
     ]
     return write_jsonl(tmp_path_factory.mktemp("data") / "math500.jsonl", rows)
+
+
+@pytest.fixture(scope="package", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and far faster when the cores are shared."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -22,7 +22,7 @@ def parse_list(flag: str, value: str | None, kind: type) -> tuple | None:
 
 
 FLAGS = ("model", "task", "data", "limit", "strategies", "draft_depths", "thresholds", "temperature", "seed",
-         "block_size", "max_new_tokens", "device", "dtype", "batch_size", "quick", "json", "out", "no_warmup")
+         "block_size", "max_new_tokens", "device", "dtype", "batch_size", "threads", "quick", "json", "out", "no_warmup")
 
 
 def command_of(args: argparse.Namespace) -> list[str]:
@@ -60,6 +60,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         quick=args.quick,
         warmup=not args.no_warmup,
     )
+    if args.threads is not None:
+        if args.threads < 1:
+            raise DecodeError(f"--threads must be >= 1 (got {args.threads})")
+        import torch
+
+        torch.set_num_threads(args.threads)
     to_stdout = args.json == "-"
     result = run_bench(cfg, argv=command_of(args), quiet=to_stdout or args.quiet)
     if args.out:
@@ -95,6 +101,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--device", default="cpu", help="cpu | cuda | mps")
     p.add_argument("--dtype", default="float32", help="float32 | bfloat16 | float16")
     p.add_argument("--batch-size", type=int, default=1, help="prompts decoded together")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
     p.add_argument("--quick", action="store_true", help="small sample, short sweep (< 5 min on 2 CPU cores)")
     p.add_argument("--json", default=None, metavar="PATH", help="write {meta, rows} JSON here ('-' = stdout, no progress)")
     p.add_argument("--out", default=None, metavar="DIR", help="write results.json, report.md and PNG plots here")
