@@ -3,8 +3,8 @@
 ``run_bench(cfg)`` returns ``{"meta": {...}, "rows": [...]}``, one row per strategy setting. Steps:
 
 1. load the task's problems and the model, encode the prompts (chat template when the task wants it);
-2. for every setting: one untimed warm-up decode of the first batch, then the timed decode of every
-   batch (synchronized, loading excluded), with the peak memory of that setting;
+2. one untimed warm-up decode of the first batch per setting, then the timed decodes, interleaved
+   batch by batch across settings (synchronized, loading excluded), with each setting's peak memory;
 3. one untimed *traced* static run: each state's reach r(n) gives the optimal-path bounds;
 4. score each completion once (cached on problem and text) and build the rows.
 """
@@ -172,34 +172,34 @@ def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool =
     settings = cfg.settings()
     memory = system.PeakMemory(cfg.device)
 
-    timed: list[Timed] = []
+    timed = [Timed(s) for s in settings]
     with _progress(quiet) as bar, torch.no_grad():
-        job = bar.add_task("settings", total=len(settings) + 1)
-        for s in settings:
-            # 2. warm-up (untimed), then the timed run over every batch
-            if cfg.warmup:
+        # 2. warm-up: one untimed decode of the first batch per setting
+        if cfg.warmup:
+            warm = bar.add_task("warm-up", total=len(settings))
+            for s in settings:
                 decode(den, groups[0], dcfg, s, device=cfg.device)
-            run = Timed(s)
-            rows = bar.add_task(f"  {label(s)}", total=len(prompts))
-            system.synchronize(cfg.device)
-            memory.start()
-            for group in groups:
+                bar.advance(warm)
+        # timed runs, interleaved: every setting decodes batch b before any decodes batch b + 1,
+        # so a slow spell of a shared machine falls on all settings alike
+        job = bar.add_task("decoding (problems x settings)", total=len(prompts) * len(settings))
+        for group in groups:
+            for run in timed:
+                system.synchronize(cfg.device)
+                memory.start()
                 t0 = time.perf_counter()
-                out = decode(den, group, dcfg, s, device=cfg.device)
+                out = decode(den, group, dcfg, run.strategy, device=cfg.device)
                 system.synchronize(cfg.device)
                 run.seconds += time.perf_counter() - t0
+                run.peak_memory_mb = max(run.peak_memory_mb, memory.peak_mb())
                 run.results += out
-                bar.advance(rows, len(group))
-            run.peak_memory_mb = memory.peak_mb()
-            timed.append(run)
-            bar.advance(job)
+                bar.advance(job, len(group))
         # 3. traced static run (untimed): reach r(n) per state gives the bounds
         traced: list[Result] = []
-        rows = bar.add_task("  static trace (bound)", total=len(prompts))
+        trace = bar.add_task("static trace (bound)", total=len(prompts))
         for group in groups:
             traced += decode_static(den, group, dcfg, trace=True, device=cfg.device)
-            bar.advance(rows, len(group))
-        bar.advance(job)
+            bar.advance(trace, len(group))
 
     # 4. score and build the rows
     scores: dict[tuple[str, str], bool] = {}
@@ -282,6 +282,7 @@ def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool =
         "trace_matches_static": metrics.exact_match(traced, static.results),
         "bound_forwards": {"attainable": att, "oracle": orc},
         "warmup": "one untimed decode of the first batch per setting" if cfg.warmup else None,
+        "schedule": "interleaved: every setting decodes batch b before any setting decodes batch b + 1",
     }
     return {"meta": meta, "rows": rows_out}
 
