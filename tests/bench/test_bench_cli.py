@@ -122,3 +122,14 @@ def test_bad_input_gives_one_line_error(argv, message, bench_ckpt, copy_data, tm
     assert rc == 2
     assert err.startswith("freedave: error:") and "\n" not in err
     assert message in err
+
+
+def test_bundled_task_pipeline(bench_ckpt, tmp_path):
+    """The default task end to end (skipped until the bundled reference task is installed)."""
+    pytest.importorskip("freedave.tasks.reference")
+    out = tmp_path / "r.json"
+    assert main(["bench", "--model", str(bench_ckpt), "--quick", "--limit", "2", "--max-new-tokens", "8",
+                 "--json", str(out), "--quiet"]) == 0
+    result = json.loads(out.read_text())
+    assert result["meta"]["task"] == "reference" and result["rows"][0]["accuracy_by_kind"]
+    assert all(r["exact_match_vs_static"] == 1.0 for r in result["rows"] if r["strategy"] == "freedave")

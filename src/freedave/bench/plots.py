@@ -52,7 +52,7 @@ def plot_accuracy_vs_speed(result: dict, path: Path) -> Path:
     ax.set_ylabel("accuracy")
     ax.set_ylim(-0.03, 1.03)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="best")
     ax.set_title(_title(result, "accuracy vs speed"), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
