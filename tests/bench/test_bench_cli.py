@@ -133,3 +133,16 @@ def test_bundled_task_pipeline(bench_ckpt, tmp_path):
     result = json.loads(out.read_text())
     assert result["meta"]["task"] == "reference" and result["rows"][0]["accuracy_by_kind"]
     assert all(r["exact_match_vs_static"] == 1.0 for r in result["rows"] if r["strategy"] == "freedave")
+
+
+def test_batched_sampling_stays_exact(bench_ckpt, copy_data, capsys):
+    rc = main([
+        "bench", "--model", str(bench_ckpt), "--task", "jsonl", "--data", str(copy_data), "--limit", "5",
+        "--strategies", "static,freedave,freedave-threshold", "--draft-depths", "3", "--thresholds", "0.8",
+        "--batch-size", "3", "--temperature", "0.8", "--seed", "7", "--max-new-tokens", "8", "--json", "-",
+    ])
+    assert rc == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [r["strategy"] for r in rows] == ["static", "threshold", "freedave", "freedave-threshold"]
+    assert rows[2]["exact_match_vs_static"] == 1.0
+    assert rows[3]["base_strategy"] == "threshold τ=0.8" and rows[3]["exact_match_vs_base"] == 1.0

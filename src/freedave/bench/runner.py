@@ -107,7 +107,8 @@ class BenchConfig:
     def settings(self) -> list[Strategy]:
         """Every strategy setting to run, static first (it is the reference)."""
         out: list[Strategy] = [Static()]
-        if "threshold" in self.strategies:
+        # threshold also runs when freedave-threshold does: it is the decoder that one must equal
+        if "threshold" in self.strategies or "freedave-threshold" in self.strategies:
             out += [Threshold(t) for t in self.taus]
         if "freedave" in self.strategies:
             out += [FreeDave(d) for d in self.depths]
