@@ -45,7 +45,7 @@ def math500_data(tmp_path_factory):
     return write_jsonl(tmp_path_factory.mktemp("data") / "math500.jsonl", rows)
 
 
-@pytest.fixture(scope="package", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Tiny models run fastest on one thread, and far faster when the cores are shared."""
     import torch
