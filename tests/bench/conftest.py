@@ -23,7 +23,7 @@ def write_jsonl(path, rows):
 @pytest.fixture(scope="session")
 def copy_data(tmp_path_factory):
     """A generic ``jsonl`` task: copy a short string."""
-    rows = [{"prompt": f"copy ab{i}c:", "answer": f"ab{i}c"} for i in range(10)]
+    rows = [{"prompt": f"copy ab{i}c:", "answer": f"ab{i}c", "kind": "even" if i % 2 == 0 else "odd"} for i in range(10)]
     return write_jsonl(tmp_path_factory.mktemp("data") / "copy.jsonl", rows)
 
 

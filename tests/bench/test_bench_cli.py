@@ -60,6 +60,7 @@ def test_quick_writes_markdown_and_pngs(quick_run):
     report = out / "report"
     md = (report / "report.md").read_text()
     assert result["meta"]["command"] in md and "| strategy |" in md and result["meta"]["cpu"] in md
+    assert "## By problem kind" in md and set(result["rows"][0]["accuracy_by_kind"]) == {"even", "odd"}
     for name in PLOTS.values():
         data = (report / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000

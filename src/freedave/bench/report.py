@@ -40,6 +40,21 @@ def markdown_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def kind_table(result: dict) -> str:
+    """Accuracy and tokens/NFE per problem kind (empty when the task has no kinds)."""
+    kinds = sorted({k for r in result["rows"] for k in (r.get("accuracy_by_kind") or {})})
+    if not kinds:
+        return ""
+    head = "| strategy | d | τ | " + " | ".join(f"{k} acc | {k} tok/NFE" for k in kinds) + " |"
+    lines = ["## By problem kind", "", head, "|" + "---|" * (3 + 2 * len(kinds))]
+    for r in result["rows"]:
+        acc, tpn = r.get("accuracy_by_kind") or {}, r.get("tokens_per_nfe_by_kind") or {}
+        cells = [r["strategy"], cell(r, "draft_depth", "{}"), cell(r, "threshold", "{:g}")]
+        cells += [f"{acc[k]:.3f} | {tpn[k]:.2f}" if k in acc and k in tpn else "– | –" for k in kinds]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\n"
+
+
 def markdown_report(result: dict) -> str:
     m = result["meta"]
     v = m["versions"]
@@ -56,7 +71,7 @@ timed. Static decoding is the reference for `exact vs static`, `speedup` and the
 tokens/NFE` is the attainable optimal path computed from a traced static run (oracle M\\*:
 {_fmt(result['rows'][0].get('oracle_tokens_per_nfe'))} tokens/NFE). Peak memory: {m['memory_source']}.
 
-## Command
+{kind_table(result)}## Command
 
 ```bash
 {m['command'] or '(run from Python)'}
