@@ -1,0 +1,111 @@
+"""``freedave bench``: parse the flags into a ``BenchConfig``, run it, write JSON / report / table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from freedave.decoding.common import DecodeError
+
+
+def parse_list(flag: str, value: str | None, kind: type) -> tuple | None:
+    """A comma list such as ``2,4,8``; ``None`` when the flag was not given."""
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise DecodeError(f"{flag} is empty; give a comma list such as {'2,4,8,16' if kind is int else '0.7,0.9'}")
+    try:
+        return tuple(kind(v) for v in items)
+    except ValueError:
+        raise DecodeError(f"{flag}: {value!r} is not a comma list of {'integers' if kind is int else 'numbers'}") from None
+
+
+FLAGS = ("model", "task", "data", "limit", "strategies", "draft_depths", "thresholds", "temperature", "seed",
+         "block_size", "max_new_tokens", "device", "dtype", "batch_size", "threads", "quick", "json", "out", "no_warmup")
+
+
+def command_of(args: argparse.Namespace) -> list[str]:
+    """The bench command that reproduces ``args``: every flag given or defaulted, in a fixed order."""
+    argv = ["bench"]
+    for name in FLAGS:
+        v = getattr(args, name, None)
+        if v is None or v is False:
+            continue
+        flag = "--" + name.replace("_", "-")
+        argv += [flag] if v is True else [flag, str(v)]
+    return argv
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from freedave.bench.report import print_table, write_json, write_report
+    from freedave.bench.runner import BenchConfig, run_bench
+
+    strategies = tuple(s.strip() for s in args.strategies.split(",") if s.strip())
+    cfg = BenchConfig(
+        model=args.model,
+        task=args.task,
+        data=args.data,
+        limit=args.limit,
+        strategies=strategies,
+        draft_depths=parse_list("--draft-depths", args.draft_depths, int),
+        thresholds=parse_list("--thresholds", args.thresholds, float),
+        temperature=args.temperature,
+        seed=args.seed,
+        block_size=args.block_size,
+        max_new_tokens=args.max_new_tokens,
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=args.batch_size,
+        quick=args.quick,
+        warmup=not args.no_warmup,
+    )
+    if args.threads is not None:
+        if args.threads < 1:
+            raise DecodeError(f"--threads must be >= 1 (got {args.threads})")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    to_stdout = args.json == "-"
+    result = run_bench(cfg, argv=command_of(args), quiet=to_stdout or args.quiet)
+    if args.out:
+        write_report(result, args.out)
+    if to_stdout:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    if args.json:
+        write_json(result, args.json)
+    if not args.quiet:
+        print_table(result)
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "bench",
+        help="run decoders side by side: accuracy, tokens/s, tokens/NFE, exact match, bound, plots",
+        description="Static, threshold and FreeDave decoding on one task, in one process, on the same inputs.",
+    )
+    p.add_argument("--model", default="reference", help="'reference' (bundled) or a local checkpoint folder")
+    p.add_argument("--task", default="reference", help="reference | humaneval | gsm8k | math500 | jsonl")
+    p.add_argument("--data", default=None, help="local JSONL for tasks whose data is not shipped (gsm8k, math500, jsonl)")
+    p.add_argument("--limit", type=int, default=None, help="first N problems (default: all; 8 with --quick)")
+    p.add_argument("--strategies", default="static,threshold,freedave",
+                   help="comma list of static, threshold, freedave, freedave-threshold (static always runs)")
+    p.add_argument("--draft-depths", default=None, help="FreeDave draft depths, comma list (default 2,4,8,16; 2,4,8 with --quick)")
+    p.add_argument("--thresholds", default=None, help="threshold τ values, comma list (default 0.5,0.7,0.9,0.95; 0.9 with --quick)")
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--block-size", type=int, default=None, help="decoding block size (default: the model's)")
+    p.add_argument("--max-new-tokens", type=int, default=None, help="default: the task's (64 for the reference task)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | mps")
+    p.add_argument("--dtype", default="float32", help="float32 | bfloat16 | float16")
+    p.add_argument("--batch-size", type=int, default=1, help="prompts decoded together")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
+    p.add_argument("--quick", action="store_true", help="small sample, short sweep (< 5 min on 2 CPU cores)")
+    p.add_argument("--json", default=None, metavar="PATH", help="write {meta, rows} JSON here ('-' = stdout, no progress)")
+    p.add_argument("--out", default=None, metavar="DIR", help="write results.json, report.md and PNG plots here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    p.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up decode (not for reported numbers)")
+    p.set_defaults(func=cmd_bench)
+    return p

@@ -1,0 +1,124 @@
+"""Benchmark output: the JSON file, the Markdown report and a terminal table."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from freedave.bench.plots import PLOTS, write_plots
+
+JSON_NAME = "results.json"
+REPORT_NAME = "report.md"
+
+COLUMNS = [  # (header, row key, format)
+    ("strategy", "strategy", "{}"),
+    ("d", "draft_depth", "{}"),
+    ("τ", "threshold", "{:g}"),
+    ("n", "n", "{}"),
+    ("accuracy", "accuracy", "{:.3f}"),
+    ("tokens/s", "tokens_per_second", "{:.1f}"),
+    ("tokens/NFE", "tokens_per_nfe", "{:.2f}"),
+    ("NFE/problem", "nfe_per_problem", "{:.1f}"),
+    ("exact vs static", "exact_match_vs_static", "{:.3f}"),
+    ("bound tokens/NFE", "optimal_tokens_per_nfe", "{:.2f}"),
+    ("speedup", "speedup_vs_static", "{:.2f}×"),
+    ("peak MB", "peak_memory_mb", "{:.0f}"),
+    ("seconds", "seconds", "{:.2f}"),
+]
+
+
+def cell(row: dict, key: str, fmt: str) -> str:
+    v = row.get(key)
+    return "–" if v is None else fmt.format(v)
+
+
+def markdown_table(result: dict) -> str:
+    lines = ["| " + " | ".join(h for h, _, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in result["rows"]:
+        lines.append("| " + " | ".join(cell(r, k, f) for _, k, f in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def kind_table(result: dict) -> str:
+    """Accuracy and tokens/NFE per problem kind (empty when the task has no kinds)."""
+    kinds = sorted({k for r in result["rows"] for k in (r.get("accuracy_by_kind") or {})})
+    if not kinds:
+        return ""
+    head = "| strategy | d | τ | " + " | ".join(f"{k} acc | {k} tok/NFE" for k in kinds) + " |"
+    lines = ["## By problem kind", "", head, "|" + "---|" * (3 + 2 * len(kinds))]
+    for r in result["rows"]:
+        acc, tpn = r.get("accuracy_by_kind") or {}, r.get("tokens_per_nfe_by_kind") or {}
+        cells = [r["strategy"], cell(r, "draft_depth", "{}"), cell(r, "threshold", "{:g}")]
+        cells += [f"{acc[k]:.3f} | {tpn[k]:.2f}" if k in acc and k in tpn else "– | –" for k in kinds]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\n"
+
+
+def markdown_report(result: dict) -> str:
+    m = result["meta"]
+    v = m["versions"]
+    cfg = m["config"]
+    machine = f"{m['gpu'] + ' (GPU), ' if m.get('gpu') else ''}{m['cpu']}, {m['cpu_count']} CPU cores, {m['threads']} torch threads"
+    lib = ", ".join(f"{k} {val}" for k, val in v.items() if val)
+    return f"""# freedave bench · {m['model']} · {m['task']}
+
+{markdown_table(result)}
+
+Throughput counts valid response tokens only (no mask, EOS or padding; never the prompt). Every setting
+ran in one process on the same {m['n_problems']} prompts after an untimed warm-up; model loading is not
+timed. Static decoding is the reference for `exact vs static`, `speedup` and the bound; `bound
+tokens/NFE` is the attainable optimal path computed from a traced static run (oracle M\\*:
+{_fmt(result['rows'][0].get('oracle_tokens_per_nfe'))} tokens/NFE). Peak memory: {m['memory_source']}.
+
+{kind_table(result)}## Command
+
+```bash
+{m['command'] or '(run from Python)'}
+```
+
+## Machine
+
+- {machine}; device `{m['device']}`, dtype `{m['dtype']}`
+- {m['platform']}
+- {lib}
+- date {m['date']}
+- block size {cfg['block_size']}, max new tokens {cfg['max_new_tokens']}, batch size {cfg['batch_size']}, temperature {cfg['temperature']}, seed {cfg['seed']}
+
+## Plots
+
+![accuracy vs speed]({PLOTS['accuracy_vs_speed']})
+![draft-depth sweep]({PLOTS['draft_depth_sweep']})
+![tokens accepted per forward]({PLOTS['accepted_histogram']})
+"""
+
+
+def _fmt(v: float | None) -> str:
+    return "–" if v is None else f"{v:.2f}"
+
+
+def write_json(result: dict, path: str | Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_report(result: dict, out_dir: str | Path) -> list[Path]:
+    """``results.json``, ``report.md`` and the PNG plots in ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(result, out / JSON_NAME)
+    (out / REPORT_NAME).write_text(markdown_report(result))
+    return [out / JSON_NAME, out / REPORT_NAME, *write_plots(result, out)]
+
+
+def print_table(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    m = result["meta"]
+    table = Table(title=f"freedave bench · {m['model']} · {m['task']} (n={m['n_problems']})")
+    for h, _, _ in COLUMNS:
+        table.add_column(h, justify="left" if h == "strategy" else "right")
+    for r in result["rows"]:
+        table.add_row(*(cell(r, k, f) for _, k, f in COLUMNS))
+    Console(width=None if sys.stdout.isatty() else 160).print(table)

@@ -1,0 +1,39 @@
+"""GSM8K from a local JSONL in its standard fields: ``question`` and ``answer`` ending ``#### N``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from freedave.decoding.common import DecodeError
+from freedave.tasks import read_jsonl
+from freedave.tasks.base import Problem
+from freedave.tasks.mathcheck import same_answer
+
+INSTRUCTION = "\nPlease reason step by step, and put your final answer within \\boxed{}."
+
+
+def gold_answer(answer: str) -> str:
+    """The number after ``####`` in a GSM8K answer, without thousands separators."""
+    return answer.rsplit("####", 1)[1].strip().replace(",", "")
+
+
+class GSM8KTask:
+    name = "gsm8k"
+    chat = True
+    max_new_tokens = 256
+
+    def __init__(self, path: str | Path) -> None:
+        rows = read_jsonl(path, ("question", "answer"))
+        self._problems = []
+        for i, r in enumerate(rows):
+            if "####" not in str(r["answer"]):
+                raise DecodeError(f"--data {path}: record {i + 1} has an 'answer' without '#### N'")
+            self._problems.append(
+                Problem(id=str(r.get("id", i)), prompt=str(r["question"]) + INSTRUCTION, answer=gold_answer(str(r["answer"])))
+            )
+
+    def problems(self, limit: int | None = None) -> list[Problem]:
+        return self._problems[:limit] if limit else list(self._problems)
+
+    def score(self, problem: Problem, completion: str) -> bool:
+        return same_answer(problem.answer or "", completion)
