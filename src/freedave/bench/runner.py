@@ -184,12 +184,13 @@ def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool =
         # timed runs, interleaved: every setting decodes batch b before any decodes batch b + 1,
         # so a slow spell of a shared machine falls on all settings alike
         job = bar.add_task("decoding (problems x settings)", total=len(prompts) * len(settings))
-        for group in groups:
+        offsets = [sum(len(g) for g in groups[:b]) for b in range(len(groups))]
+        for group, offset in zip(groups, offsets, strict=True):
             for run in timed:
                 system.synchronize(cfg.device)
                 memory.start()
                 t0 = time.perf_counter()
-                out = decode(den, group, dcfg, run.strategy, device=cfg.device)
+                out = decode(den, group, dcfg, run.strategy, device=cfg.device, first_index=offset)
                 system.synchronize(cfg.device)
                 run.seconds += time.perf_counter() - t0
                 run.peak_memory_mb = max(run.peak_memory_mb, memory.peak_mb())
@@ -198,8 +199,8 @@ def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool =
         # 3. traced static run (untimed): reach r(n) per state gives the bounds
         traced: list[Result] = []
         trace = bar.add_task("static trace (bound)", total=len(prompts))
-        for group in groups:
-            traced += decode_static(den, group, dcfg, trace=True, device=cfg.device)
+        for group, offset in zip(groups, offsets, strict=True):
+            traced += decode_static(den, group, dcfg, trace=True, device=cfg.device, first_index=offset)
             bar.advance(trace, len(group))
 
     # 4. score and build the rows

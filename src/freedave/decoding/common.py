@@ -106,7 +106,11 @@ def check_prompts(denoiser: Denoiser, prompts: Sequence[Sequence[int]], cfg: Dec
             )
 
 
-def new_canvases(denoiser: Denoiser, prompts: Sequence[Sequence[int]], cfg: DecodeConfig, device: Any) -> list[Canvas]:
+def new_canvases(
+    denoiser: Denoiser, prompts: Sequence[Sequence[int]], cfg: DecodeConfig, device: Any, first_index: int = 0
+) -> list[Canvas]:
+    """Canvases for a batch; ``first_index`` is the batch's offset in the user's request (the
+    prompt index keys the random draws, so splitting a request into batches changes nothing)."""
     check_prompts(denoiser, prompts, cfg)
     out = []
     for i, p in enumerate(prompts):
@@ -114,7 +118,7 @@ def new_canvases(denoiser: Denoiser, prompts: Sequence[Sequence[int]], cfg: Deco
             [torch.as_tensor(list(p), dtype=torch.long), torch.full((cfg.gen_length,), denoiser.mask_id, dtype=torch.long)]
         ).to(device)
         layout = Layout(len(p), cfg.block_size, denoiser.mask_id, denoiser.eos_id, cfg.stop_at_eos)
-        out.append(Canvas(i, x, layout, cache=denoiser.new_cache()))
+        out.append(Canvas(first_index + i, x, layout, cache=denoiser.new_cache()))
     return out
 
 

@@ -48,6 +48,7 @@ def decode_freedave(
     strategy: FreeDave | FreeDaveThreshold = FreeDave(),
     *,
     device: Any = "cpu",
+    first_index: int = 0,
 ) -> list[Result]:
     if isinstance(strategy, FreeDaveThreshold):
         step: StepFn = partial(threshold_step, tau=strategy.threshold)
@@ -55,7 +56,7 @@ def decode_freedave(
         step = static_step
     chooser = DepthChooser() if strategy.draft_depth == "auto" else None
     depth = 0 if chooser else int(strategy.draft_depth)
-    canvases = new_canvases(denoiser, prompts, cfg, device)
+    canvases = new_canvases(denoiser, prompts, cfg, device, first_index)
     for c in canvases:
         if c.layout.is_terminal(c.x):
             c.finish()

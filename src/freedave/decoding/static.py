@@ -20,10 +20,11 @@ def decode_static(
     *,
     trace: bool = False,
     device: Any = "cpu",
+    first_index: int = 0,
 ) -> list[Result]:
     """Decode every prompt with static steps. ``trace=True`` also records each state's reach r(n)
     (it asks for one block of lookahead logits per forward, which the tokens never depend on)."""
-    canvases = new_canvases(denoiser, prompts, cfg, device)
+    canvases = new_canvases(denoiser, prompts, cfg, device, first_index)
     drafted: dict[int, list] = {c.index: [] for c in canvases}  # per state n: decisions drafted from f(x_n)
     taken: dict[int, list] = {c.index: [] for c in canvases}  # the decision static took at state n
     for c in canvases:

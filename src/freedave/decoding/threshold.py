@@ -18,9 +18,10 @@ def decode_threshold(
     strategy: Threshold = Threshold(),
     *,
     device: Any = "cpu",
+    first_index: int = 0,
 ) -> list[Result]:
     """Each forward unmasks every active-block position with confidence >= tau (at least one)."""
-    canvases = new_canvases(denoiser, prompts, cfg, device)
+    canvases = new_canvases(denoiser, prompts, cfg, device, first_index)
     for c in canvases:
         if c.layout.is_terminal(c.x):
             c.finish()
