@@ -146,6 +146,13 @@ class HFDenoiser:
         gated = mlp.act_fn(tiled_linear(m, mlp.gate_proj, self.fixed)) * tiled_linear(m, mlp.up_proj, self.fixed)
         return h + tiled_linear(gated, mlp.down_proj, self.fixed)
 
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """SDPA; in deterministic mode one row at a time, because the CPU kernel splits its work
+        by batch x heads, so a row's result changes with how many rows share the call."""
+        if not self.deterministic or q.shape[0] == 1:
+            return F.scaled_dot_product_attention(q, k, v)
+        return torch.cat([F.scaled_dot_product_attention(q[i : i + 1], k[i : i + 1], v[i : i + 1]) for i in range(q.shape[0])])
+
     @torch.no_grad()
     def window_logits(
         self,
@@ -183,10 +190,7 @@ class HFDenoiser:
             if groups > 1:
                 k_all, v_all = k_all.repeat_interleave(groups, dim=1), v_all.repeat_interleave(groups, dim=1)
             k_all, v_all = k_all.contiguous(), v_all.contiguous()
-            outs = [
-                F.scaled_dot_product_attention(q[:, :, lo - past : hi - past], k_all[:, :, :hi], v_all[:, :, :hi])
-                for lo, hi in segs
-            ]
+            outs = [self.attend(q[:, :, lo - past : hi - past], k_all[:, :, :hi], v_all[:, :, :hi]) for lo, hi in segs]
             attn = torch.cat(outs, dim=2) if len(outs) > 1 else outs[0]
             h = self.finish(layer, h, attn)
             if cache is not None and block and start > past:  # fold the cache write into this forward
