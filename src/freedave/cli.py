@@ -26,6 +26,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu | cuda | mps")
     p.add_argument("--dtype", default="float32", help="float32 | bfloat16 | float16")
     p.add_argument("--trust-remote-code", action="store_true", help="allow a checkpoint's own Python code (off by default)")
+    p.add_argument("--deterministic", choices=("on", "off"), default="on",
+                   help="batch-invariant forward, needed for FreeDave == static (default on; off is faster on GPU)")
 
 
 def add_decode_args(p: argparse.ArgumentParser) -> None:
@@ -56,6 +58,7 @@ def load_model(args: argparse.Namespace):  # noqa: ANN201
         dtype=args.dtype,
         mask_token_id=args.mask_token_id,
         trust_remote_code=args.trust_remote_code,
+        deterministic=getattr(args, "deterministic", "on") != "off",
     )
 
 
