@@ -1,6 +1,6 @@
 """Static vs FreeDave on tiny LLaDA / Dream / SDAR checkpoints (CPU figures for the notes).
 
-    nice -n 10 .venv/bin/python tests/hf/bench_tiny.py [--device cpu] [--dtypes float32 bfloat16]
+    nice -n 10 .venv/bin/python tests/hf/bench_tiny.py [--device cpu] [--dtypes float32 bfloat16] [--threads 1]
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import torch  # noqa: E402
 from hf_tiny import save_llada, save_qwen_family  # noqa: E402
 
 from freedave.decoding import DecodeConfig, FreeDave, Sampling, Static, decode  # noqa: E402
@@ -27,7 +28,9 @@ def main() -> None:
     ap.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--depth", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (tiny models: 1 is fastest)")
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     root = Path(tempfile.mkdtemp())
     paths = {
         "llada (full)": save_llada(root / "llada")[0],
