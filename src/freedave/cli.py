@@ -26,8 +26,6 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu | cuda | mps")
     p.add_argument("--dtype", default="float32", help="float32 | bfloat16 | float16")
     p.add_argument("--trust-remote-code", action="store_true", help="allow a checkpoint's own Python code (off by default)")
-    p.add_argument("--deterministic", choices=("on", "off"), default="on",
-                   help="batch-invariant forward, needed for FreeDave == static (default on; off is faster on GPU)")
 
 
 def add_decode_args(p: argparse.ArgumentParser) -> None:
@@ -58,7 +56,7 @@ def load_model(args: argparse.Namespace):  # noqa: ANN201
         dtype=args.dtype,
         mask_token_id=args.mask_token_id,
         trust_remote_code=args.trust_remote_code,
-        deterministic=getattr(args, "deterministic", "on") != "off",
+        deterministic=bool(getattr(args, "deterministic", False)),
     )
 
 
@@ -138,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--draft-depth", default="8", help="drafts per verification forward, or 'auto'")
     g.add_argument("--threshold", type=float, default=0.9, help="tau for threshold strategies")
     g.add_argument("--chat", action="store_true", help="apply the tokenizer's chat template")
+    g.add_argument("--deterministic", action="store_true",
+                   help="GPU: fixed-shape GEMMs, one SDPA kernel, deterministic algorithms (CPU is batch-invariant anyway)")
     g.add_argument("--json", action="store_true", help="one JSON object per prompt per line")
     g.set_defaults(func=cmd_generate)
 

@@ -20,3 +20,14 @@ def ckpts(tmp_path_factory):
         "dream": save_qwen_family(root / "dream", "dream")[0],
         "sdar": save_qwen_family(root / "sdar", "sdar")[0],
     }
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (and the CPUs here are shared); restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -197,3 +197,13 @@ def test_unknown_architecture_needs_the_flag(capsys, ckpts, tmp_path):
     with pytest.raises(DecodeError):
         load(path)
     assert not (path / SENTINEL).exists()
+
+
+@pytest.mark.parametrize("kind,dtype", [("llada", "float32"), ("dream", "bfloat16"), ("sdar", "float32"), ("sdar", "bfloat16")])
+def test_freedave_check_passes(capsys, ckpts, kind, dtype):
+    """``freedave check`` on these models: batch-invariant, and the block cache exact."""
+    capsys.readouterr()
+    assert main(["check", "--model", str(ckpts[kind]), "--dtype", dtype, "--max-batch", "6", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["batch_invariant"] and report["max_abs_diff"] == 0.0
+    assert report["cache_exact"] is (True if kind == "sdar" else None)

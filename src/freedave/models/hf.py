@@ -82,7 +82,7 @@ class HFDenoiser:
         mask_id: int,
         eos_id: int | None,
         use_cache: bool = True,
-        deterministic: bool = True,
+        deterministic: bool = False,
     ) -> None:
         if family not in FAMILY_NAMES:
             raise DecodeError(f"unknown family {family!r}; choose one of {', '.join(FAMILY_NAMES)}")
@@ -94,7 +94,6 @@ class HFDenoiser:
         self.vocab_size = int(model.lm_head.weight.shape[0])
         self.max_length = int(getattr(cfg, "max_position_embeddings", 0)) or None
         self.use_cache = use_cache and family == "block"
-        self.deterministic = deterministic
         self.n_head = int(cfg.num_attention_heads)
         self.n_kv = int(getattr(cfg, "num_key_value_heads", None) or self.n_head)
         self.head_dim = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // self.n_head)
@@ -102,7 +101,18 @@ class HFDenoiser:
         self.inv_freq = rot.inv_freq.detach().float()
         self.rope_scale = float(getattr(rot, "attention_scaling", 1.0))
         self.device = model.lm_head.weight.device
-        self.fixed = GPU_TILE if (deterministic and self.device.type != "cpu") else 0
+        self.set_deterministic(deterministic)
+
+    def set_deterministic(self, on: bool) -> None:
+        """Deterministic mode. On CPU the forward is batch-invariant either way (16-row tiles,
+        attention one row at a time). On GPU it turns on what makes it so there: every linear layer
+        in chunks of exactly ``GPU_TILE`` rows, attention per row on one fixed SDPA kernel, no TF32,
+        deterministic algorithms. Cost: more, smaller kernel launches per forward."""
+        self.deterministic = bool(on)
+        self.per_row = self.deterministic or self.device.type == "cpu"
+        self.fixed = GPU_TILE if (self.deterministic and self.device.type != "cpu") else 0
+        if self.deterministic:
+            set_deterministic(str(self.device))
 
     def new_cache(self) -> Any:
         return KVCache() if self.use_cache else None
@@ -147,9 +157,9 @@ class HFDenoiser:
         return h + tiled_linear(gated, mlp.down_proj, self.fixed)
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        """SDPA; in deterministic mode one row at a time, because the CPU kernel splits its work
+        """SDPA, one row at a time on CPU and in deterministic mode: the CPU kernel splits its work
         by batch x heads, so a row's result changes with how many rows share the call."""
-        if not self.deterministic or q.shape[0] == 1:
+        if not self.per_row or q.shape[0] == 1:
             return F.scaled_dot_product_attention(q, k, v)
         return torch.cat([F.scaled_dot_product_attention(q[i : i + 1], k[i : i + 1], v[i : i + 1]) for i in range(q.shape[0])])
 
@@ -428,7 +438,7 @@ def load_hf(
     mask_token_id: int | None = None,
     trust_remote_code: bool = False,
     use_cache: bool = True,
-    deterministic: bool = True,
+    deterministic: bool = False,
 ) -> Loaded:
     """Open a local Hugging Face checkpoint folder as a ``Loaded`` bundle."""
     check_device(device, dtype)
@@ -446,8 +456,6 @@ def load_hf(
     fam = family or spec.family
     if fam is None:
         raise DecodeError(f"{path} is a plain {spec.arch} causal LM; pass --family full|shifted|block")
-    if deterministic:
-        set_deterministic(device)
     tokenizer = load_tokenizer(path, trust_remote_code=False)  # native path: never remote code
     generation = read_json(path / "generation_config.json")
     mask_id = find_mask_id(path, raw, tokenizer, mask_token_id)
