@@ -56,6 +56,7 @@ def load_model(args: argparse.Namespace):  # noqa: ANN201
         dtype=args.dtype,
         mask_token_id=args.mask_token_id,
         trust_remote_code=args.trust_remote_code,
+        deterministic=bool(getattr(args, "deterministic", False)),
     )
 
 
@@ -135,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--draft-depth", default="8", help="drafts per verification forward, or 'auto'")
     g.add_argument("--threshold", type=float, default=0.9, help="tau for threshold strategies")
     g.add_argument("--chat", action="store_true", help="apply the tokenizer's chat template")
+    g.add_argument("--deterministic", action="store_true",
+                   help="GPU: fixed-shape GEMMs, one SDPA kernel, deterministic algorithms (CPU is batch-invariant anyway)")
     g.add_argument("--json", action="store_true", help="one JSON object per prompt per line")
     g.set_defaults(func=cmd_generate)
 

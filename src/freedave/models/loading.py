@@ -80,8 +80,14 @@ def load(
     mask_token_id: int | None = None,
     trust_remote_code: bool = False,
     use_cache: bool = True,
+    deterministic: bool = False,
 ) -> Loaded:
-    """Open a model for decoding. Weights come from safetensors only."""
+    """Open a model for decoding. Weights come from safetensors only.
+
+    ``deterministic`` (Hugging Face checkpoints): what makes the forward batch-invariant on GPU
+    (fixed-shape GEMM chunks, one fixed SDPA kernel, no TF32, deterministic algorithms). On CPU
+    the forward is batch-invariant without it.
+    """
     if family is not None and family not in FAMILIES:
         raise DecodeError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
     if dtype not in DTYPES:
@@ -96,4 +102,5 @@ def load(
     from freedave.models.hf import load_hf  # real checkpoints (LLaDA, Dream, SDAR/TraDo, ...)
 
     return load_hf(path, raw, family=family, device=device, dtype=DTYPES[dtype],
-                   mask_token_id=mask_token_id, trust_remote_code=trust_remote_code, use_cache=use_cache)
+                   mask_token_id=mask_token_id, trust_remote_code=trust_remote_code, use_cache=use_cache,
+                   deterministic=deterministic)

@@ -1,0 +1,479 @@
+"""Hugging Face checkpoints (LLaDA, Dream, SDAR/TraDo, plain Llama/Qwen2/Qwen3) as denoisers.
+
+Loading reads ``config.json``, the safetensors weights (one file or shards listed in
+``model.safetensors.index.json``), the tokenizer with its chat template, and
+``generation_config.json``. It never unpickles (``*.bin`` weights are refused) and never imports a
+checkpoint's Python code unless ``trust_remote_code=True`` is given.
+
+``HFDenoiser`` runs the library class's weights in a functional forward built like the reference
+model's: attention one segment at a time over exactly the keys the segment may see, every linear
+layer in fixed row tiles. So a row's logits do not depend on what else is in the batch, and the
+block family's prefix KV cache is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from freedave.decoding.common import DecodeError
+from freedave.decoding.protocol import Query
+from freedave.models.families import FAMILY_NAMES, Spec, find_spec
+from freedave.models.loading import Loaded
+from freedave.models.reference import ROW_TILE, KVCache
+
+log = logging.getLogger("freedave")
+
+GPU_TILE = 64  # deterministic mode on GPU: every linear layer runs on exactly this many rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Batch-invariant pieces
+
+
+def tiled_linear(x: Tensor, layer: nn.Linear, fixed: int = 0) -> Tensor:
+    """``layer(x)`` on a row count padded to a multiple of ``ROW_TILE``.
+
+    With ``fixed > 0`` (deterministic mode on GPU) the rows go through in chunks of exactly
+    ``fixed`` rows, so every GEMM has one shape and one kernel whatever the batch holds.
+    """
+    shape = x.shape
+    flat = x.reshape(-1, shape[-1])
+    n = flat.shape[0]
+    tile = fixed or ROW_TILE
+    pad = (-n) % tile
+    if pad:
+        flat = torch.cat([flat, flat.new_zeros(pad, flat.shape[1])])
+    if fixed:
+        out = torch.cat([F.linear(c, layer.weight, layer.bias) for c in flat.split(fixed)])
+    else:
+        out = F.linear(flat, layer.weight, layer.bias)
+    return out[:n].reshape(*shape[:-1], out.shape[-1])
+
+
+def rotate_half(x: Tensor) -> Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+
+
+class HFDenoiser:
+    """A Llama / Qwen2 / Qwen3 ``*ForCausalLM`` as a denoiser of one family.
+
+    ``full``: one attention segment over the whole canvas. ``shifted``: the same, and position i
+    reads the logits of hidden state i-1 (position 0 keeps its own). ``block``: the prompt is one
+    bidirectional prefix, each response block of ``Query.block_size`` sees the prompt, earlier
+    blocks and itself; finished blocks' keys/values are cached exactly.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        family: str,
+        *,
+        mask_id: int,
+        eos_id: int | None,
+        use_cache: bool = True,
+        deterministic: bool = False,
+    ) -> None:
+        if family not in FAMILY_NAMES:
+            raise DecodeError(f"unknown family {family!r}; choose one of {', '.join(FAMILY_NAMES)}")
+        cfg = model.config
+        self.model = model.eval()
+        self.family = family
+        self.mask_id = int(mask_id)
+        self.eos_id = None if eos_id is None else int(eos_id)
+        self.vocab_size = int(model.lm_head.weight.shape[0])
+        self.max_length = int(getattr(cfg, "max_position_embeddings", 0)) or None
+        self.use_cache = use_cache and family == "block"
+        self.n_head = int(cfg.num_attention_heads)
+        self.n_kv = int(getattr(cfg, "num_key_value_heads", None) or self.n_head)
+        self.head_dim = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // self.n_head)
+        rot = model.model.rotary_emb
+        self.inv_freq = rot.inv_freq.detach().float()
+        self.rope_scale = float(getattr(rot, "attention_scaling", 1.0))
+        self.device = model.lm_head.weight.device
+        self.set_deterministic(deterministic)
+
+    def set_deterministic(self, on: bool) -> None:
+        """Deterministic mode. On CPU the forward is batch-invariant either way (16-row tiles,
+        attention one row at a time). On GPU it turns on what makes it so there: every linear layer
+        in chunks of exactly ``GPU_TILE`` rows, attention per row on one fixed SDPA kernel, no TF32,
+        deterministic algorithms. Cost: more, smaller kernel launches per forward."""
+        self.deterministic = bool(on)
+        self.per_row = self.deterministic or self.device.type == "cpu"
+        self.fixed = GPU_TILE if (self.deterministic and self.device.type != "cpu") else 0
+        if self.deterministic:
+            set_deterministic(str(self.device))
+
+    def new_cache(self) -> Any:
+        return KVCache() if self.use_cache else None
+
+    def logits(self, queries: Sequence[Query]) -> list[Tensor]:
+        with attention_backend(self.device, self.deterministic):
+            return [self.window_logits(q.tokens, q.prompt_len, q.block_size, q.start, q.end, q.cache) for q in queries]
+
+    # ------------------------------------------------------------------------------------------
+    def segments(self, n: int, prompt_len: int, block_size: int) -> list[tuple[int, int]]:
+        """Attention segments ``(lo, hi)``: queries ``lo:hi`` see keys ``0:hi``."""
+        if self.family != "block":
+            return [(0, n)]
+        return [(0, min(prompt_len, n))] + [(lo, min(lo + block_size, n)) for lo in range(prompt_len, n, block_size)]
+
+    def rope(self, lo: int, hi: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        pos = torch.arange(lo, hi, device=self.device, dtype=torch.float32)
+        freqs = torch.outer(pos, self.inv_freq.to(self.device))
+        emb = torch.cat([freqs, freqs], dim=-1)
+        return (emb.cos() * self.rope_scale).to(dtype), (emb.sin() * self.rope_scale).to(dtype)
+
+    def qkv(self, layer: nn.Module, h: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        attn = layer.self_attn
+        r, n, _ = h.shape
+        a = layer.input_layernorm(h)
+        q = tiled_linear(a, attn.q_proj, self.fixed).view(r, n, self.n_head, self.head_dim)
+        k = tiled_linear(a, attn.k_proj, self.fixed).view(r, n, self.n_kv, self.head_dim)
+        v = tiled_linear(a, attn.v_proj, self.fixed).view(r, n, self.n_kv, self.head_dim)
+        if hasattr(attn, "q_norm"):  # Qwen3: RMSNorm over each head before the rotation
+            q, k = attn.q_norm(q), attn.k_norm(k)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        return q, k, v
+
+    def finish(self, layer: nn.Module, h: Tensor, attn: Tensor) -> Tensor:
+        r, _, n, _ = attn.shape
+        h = h + tiled_linear(attn.transpose(1, 2).reshape(r, n, -1), layer.self_attn.o_proj, self.fixed)
+        m = layer.post_attention_layernorm(h)
+        mlp = layer.mlp
+        gated = mlp.act_fn(tiled_linear(m, mlp.gate_proj, self.fixed)) * tiled_linear(m, mlp.up_proj, self.fixed)
+        return h + tiled_linear(gated, mlp.down_proj, self.fixed)
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """SDPA, one row at a time on CPU and in deterministic mode: the CPU kernel splits its work
+        by batch x heads, so a row's result changes with how many rows share the call."""
+        if not self.per_row or q.shape[0] == 1:
+            return F.scaled_dot_product_attention(q, k, v)
+        return torch.cat([F.scaled_dot_product_attention(q[i : i + 1], k[i : i + 1], v[i : i + 1]) for i in range(q.shape[0])])
+
+    @torch.no_grad()
+    def window_logits(
+        self,
+        tokens: Tensor,  # [R, L]
+        prompt_len: int,
+        block_size: int,
+        start: int,
+        end: int,
+        cache: KVCache | None = None,
+    ) -> Tensor:  # [R, end - start, V] float32
+        tokens = tokens.to(self.device)
+        block = self.family == "block"
+        shift = 1 if self.family == "shifted" else 0
+        stop = end if block else tokens.shape[1]  # full attention needs the whole canvas
+        past = cache.length if (block and cache is not None) else 0
+        if past > start:
+            raise ValueError(f"cache covers {past} positions, beyond the window start {start}")
+        segs = [(lo, hi) for lo, hi in self.segments(stop, prompt_len, block_size) if hi > past]
+        if segs and segs[0][0] < past:
+            raise ValueError(f"cache length {past} is not on a block boundary")
+        r = tokens.shape[0]
+        body = self.model.model
+        h = body.embed_tokens(tokens[:, past:stop])
+        cos, sin = self.rope(past, stop, h.dtype)
+        groups = self.n_head // self.n_kv
+        new_keys: list[Tensor] = []
+        new_values: list[Tensor] = []
+        for i, layer in enumerate(body.layers):
+            q, k, v = self.qkv(layer, h, cos, sin)
+            if past:
+                k_all = torch.cat([cache.keys[i].expand(r, -1, -1, -1), k], dim=2)
+                v_all = torch.cat([cache.values[i].expand(r, -1, -1, -1), v], dim=2)
+            else:
+                k_all, v_all = k, v
+            if groups > 1:
+                k_all, v_all = k_all.repeat_interleave(groups, dim=1), v_all.repeat_interleave(groups, dim=1)
+            k_all, v_all = k_all.contiguous(), v_all.contiguous()
+            outs = [self.attend(q[:, :, lo - past : hi - past], k_all[:, :, :hi], v_all[:, :, :hi]) for lo, hi in segs]
+            attn = torch.cat(outs, dim=2) if len(outs) > 1 else outs[0]
+            h = self.finish(layer, h, attn)
+            if cache is not None and block and start > past:  # fold the cache write into this forward
+                new_keys.append(k[:1, :, : start - past].contiguous())
+                new_values.append(v[:1, :, : start - past].contiguous())
+        lo, hi = start - shift - past, end - shift - past
+        hs = h[:, max(lo, 0) : hi]
+        if lo < 0:  # shifted logits: position 0 keeps its own hidden state
+            hs = torch.cat([h[:, :1], hs], dim=1)
+        logits = tiled_linear(body.norm(hs), self.model.lm_head, self.fixed)
+        if new_keys:
+            cache.update(past, new_keys, new_values)
+        return logits.float()
+
+
+def attention_backend(device: torch.device, deterministic: bool):  # noqa: ANN201
+    """On CUDA in deterministic mode: one fixed SDPA kernel (memory-efficient attention)."""
+    if not (deterministic and device.type == "cuda"):
+        return nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.EFFICIENT_ATTENTION])
+
+
+def set_deterministic(device: str) -> None:
+    """Settings that make GPU arithmetic repeatable: no TF32, deterministic cuBLAS/cuDNN."""
+    if not str(device).startswith("cuda"):
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
+    torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a checkpoint folder
+
+
+def weight_files(path: Path) -> list[Path]:
+    """The safetensors files of a checkpoint; refuses pickles."""
+    index = path / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (OSError, json.JSONDecodeError, KeyError, AttributeError) as e:
+            raise DecodeError(f"cannot read {index}: {type(e).__name__}") from None
+        files = [path / n for n in names]
+        for f in files:
+            if not f.is_file():
+                raise DecodeError(f"{index} lists {f.name}, which is missing")
+        return files
+    single = path / "model.safetensors"
+    if single.is_file():
+        return [single]
+    shards = sorted(path.glob("*.safetensors"))
+    if shards:
+        return shards
+    if list(path.glob("*.bin")) or list(path.glob("*.pt")) or list(path.glob("*.pth")):
+        raise DecodeError(f"{path} has only pickle weights (.bin/.pt); freedave loads safetensors only, convert them first")
+    raise DecodeError(f"{path} has no safetensors weights")
+
+
+def read_weights(path: Path, spec: Spec, device: str, dtype: torch.dtype) -> dict[str, Tensor]:
+    """All tensors, renamed to the library class's names and cast to ``dtype`` on ``device``."""
+    from safetensors import safe_open
+
+    state: dict[str, Tensor] = {}
+    for f in weight_files(path):
+        try:
+            with safe_open(str(f), framework="pt", device="cpu") as fh:
+                for name in fh.keys():  # noqa: SIM118 (safe_open is not a dict)
+                    new = spec.rename(name)
+                    if new is None:
+                        continue
+                    t = fh.get_tensor(name)
+                    state[new] = t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype)
+        except DecodeError:
+            raise
+        except Exception as e:  # corrupt or truncated file
+            raise DecodeError(f"cannot read {f}: corrupt or truncated safetensors file ({type(e).__name__})") from None
+    return state
+
+
+def library_class(arch: str):  # noqa: ANN201
+    from transformers import (
+        LlamaConfig,
+        LlamaForCausalLM,
+        Qwen2Config,
+        Qwen2ForCausalLM,
+        Qwen3Config,
+        Qwen3ForCausalLM,
+    )
+
+    return {
+        "llama": (LlamaConfig, LlamaForCausalLM),
+        "qwen2": (Qwen2Config, Qwen2ForCausalLM),
+        "qwen3": (Qwen3Config, Qwen3ForCausalLM),
+    }[arch]
+
+
+def build_model(path: Path, raw: dict, spec: Spec, device: str, dtype: torch.dtype) -> nn.Module:
+    """The library class with the checkpoint's weights; every tensor checked by name and shape."""
+    config_cls, model_cls = library_class(spec.arch)
+    config = config_cls(**spec.config(raw))
+    config._attn_implementation = "sdpa"
+    with torch.device("meta"):
+        model = model_cls(config)
+    expected = {k: v for k, v in model.state_dict().items()}
+    state = read_weights(path, spec, device, dtype)
+    tied = bool(getattr(config, "tie_word_embeddings", False))
+    if tied and "lm_head.weight" not in state and "model.embed_tokens.weight" in state:
+        state["lm_head.weight"] = state["model.embed_tokens.weight"]
+    for name, t in expected.items():
+        if name not in state:
+            raise DecodeError(f"{path}: missing tensor {checkpoint_name(spec, name)!r}")
+        if tuple(state[name].shape) != tuple(t.shape):
+            raise DecodeError(
+                f"{path}: tensor {checkpoint_name(spec, name)!r} has shape {tuple(state[name].shape)}, "
+                f"the config implies {tuple(t.shape)}"
+            )
+    extra = sorted(set(state) - set(expected))
+    if extra:
+        raise DecodeError(f"{path}: unexpected tensor {checkpoint_name(spec, extra[0])!r}")
+    model.load_state_dict(state, strict=True, assign=True)
+    if tied:
+        model.lm_head.weight = model.model.embed_tokens.weight
+    rot = model.model.rotary_emb  # non-persistent buffers: rebuild them on the real device
+    model.model.rotary_emb = type(rot)(config=config).to(device)
+    return model.eval()
+
+
+def checkpoint_name(spec: Spec, library_name: str) -> str:
+    """The name a library tensor has in the checkpoint (for error messages)."""
+    if spec.name != "llada":
+        return library_name
+    from freedave.models.families import LLADA_BLOCK, LLADA_TOP
+
+    stem, kind = library_name.rsplit(".", 1)
+    for old, new in LLADA_TOP.items():
+        if stem == new:
+            return f"model.transformer.{old}.{kind}"
+    parts = stem.split(".", 3)  # model.layers.N.rest
+    if len(parts) == 4:
+        for old, new in LLADA_BLOCK.items():
+            if parts[3] == new:
+                return f"model.transformer.blocks.{parts[2]}.{old}.{kind}"
+    return library_name
+
+
+def read_json(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        log.warning("ignoring unreadable %s", path)
+        return {}
+
+
+def load_tokenizer(path: Path, trust_remote_code: bool) -> Any:
+    """The checkpoint's tokenizer with its chat template.
+
+    ``tokenizer.json`` is read as it is by the library's fast tokenizer (Dream and LLaDA name remote
+    tokenizer classes in ``tokenizer_config.json``; their files need no code). Otherwise
+    ``AutoTokenizer`` (remote code only with the flag), then Qwen's BPE files with ``Qwen2Tokenizer``.
+    """
+    names = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
+    if not any((path / n).is_file() for n in names):
+        return None
+    import transformers
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast, Qwen2Tokenizer
+
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # config.json of a diffusion LM confuses AutoConfig
+    first: Exception | None = None
+    try:
+        if (path / "tokenizer.json").is_file():  # the exact tokenizer, whatever class is named
+            try:
+                return PreTrainedTokenizerFast.from_pretrained(str(path))
+            except Exception as e:
+                first = e
+        try:
+            return AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+        except Exception as e:
+            first = first or e
+        if (path / "vocab.json").is_file() and (path / "merges.txt").is_file():  # Qwen BPE files
+            try:
+                return Qwen2Tokenizer.from_pretrained(str(path))
+            except Exception as e:
+                first = first or e
+        raise DecodeError(f"cannot load the tokenizer in {path}: {type(first).__name__}: {first}") from None
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+
+
+def first_id(value: Any) -> int | None:
+    if isinstance(value, list | tuple):
+        return int(value[0]) if value else None
+    return None if value is None else int(value)
+
+
+def find_mask_id(path: Path, raw: dict, tokenizer: Any, override: int | None) -> int:
+    if override is not None:
+        return int(override)
+    if raw.get("mask_token_id") is not None:
+        return int(raw["mask_token_id"])
+    tok_id = getattr(tokenizer, "mask_token_id", None) if tokenizer is not None else None
+    if tok_id is not None:
+        return int(tok_id)
+    raise DecodeError(f"{path}: no mask token in config.json or the tokenizer; pass --mask-token-id ID")
+
+
+def find_eos_id(raw: dict, generation: dict, tokenizer: Any) -> int | None:
+    for value in (raw.get("eos_token_id"), generation.get("eos_token_id")):
+        eos = first_id(value)
+        if eos is not None:
+            return eos
+    return getattr(tokenizer, "eos_token_id", None) if tokenizer is not None else None
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def load_hf(
+    path: Path,
+    raw: dict,
+    *,
+    family: str | None = None,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    mask_token_id: int | None = None,
+    trust_remote_code: bool = False,
+    use_cache: bool = True,
+    deterministic: bool = False,
+) -> Loaded:
+    """Open a local Hugging Face checkpoint folder as a ``Loaded`` bundle."""
+    check_device(device, dtype)
+    spec = find_spec(raw)
+    if spec is None:
+        if not trust_remote_code:
+            kind = raw.get("model_type") or (raw.get("architectures") or ["?"])[0]
+            raise DecodeError(
+                f"{path}: model type {kind!r} has no built-in adapter (LLaDA, Dream, SDAR/TraDo, Llama, Qwen2, Qwen3); "
+                "pass --trust-remote-code to run the checkpoint's own code"
+            )
+        from freedave.models.remote import load_remote
+
+        return load_remote(path, raw, family=family, device=device, dtype=dtype, mask_token_id=mask_token_id)
+    fam = family or spec.family
+    if fam is None:
+        raise DecodeError(f"{path} is a plain {spec.arch} causal LM; pass --family full|shifted|block")
+    tokenizer = load_tokenizer(path, trust_remote_code=False)  # native path: never remote code
+    generation = read_json(path / "generation_config.json")
+    mask_id = find_mask_id(path, raw, tokenizer, mask_token_id)
+    eos_id = find_eos_id(raw, generation, tokenizer)
+    model = build_model(path, raw, spec, device, dtype)
+    den = HFDenoiser(model, fam, mask_id=mask_id, eos_id=eos_id, use_cache=use_cache, deterministic=deterministic)
+    if not 0 <= mask_id < den.vocab_size:
+        raise DecodeError(f"mask token id {mask_id} is outside the vocabulary (size {den.vocab_size}); check --mask-token-id")
+    block_size = raw.get("block_size") if fam == "block" else None
+    log.info("loaded %s as %s (%s family) on %s/%s", path, spec.name, fam, device, dtype)
+    return Loaded(den, tokenizer, path, fam, block_size=None if block_size is None else int(block_size), model=model)
+
+
+def check_device(device: str, dtype: torch.dtype) -> None:
+    kind = str(device).split(":")[0]
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise DecodeError("--device cuda: no CUDA device is available")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise DecodeError("--device mps: no MPS device is available")
+    if kind not in ("cpu", "cuda", "mps"):
+        raise DecodeError(f"unknown device {device!r}; choose cpu, cuda or mps")
