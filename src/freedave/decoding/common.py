@@ -117,7 +117,10 @@ def new_canvases(
         x = torch.cat(
             [torch.as_tensor(list(p), dtype=torch.long), torch.full((cfg.gen_length,), denoiser.mask_id, dtype=torch.long)]
         ).to(device)
-        layout = Layout(len(p), cfg.block_size, denoiser.mask_id, denoiser.eos_id, cfg.stop_at_eos)
+        # a denoiser whose logits past the active block are not exact (an approximate cache
+        # refreshed at block edges) sets draft_lookahead_blocks = 0: drafts then stop at the edge
+        lookahead = int(getattr(denoiser, "draft_lookahead_blocks", 1))
+        layout = Layout(len(p), cfg.block_size, denoiser.mask_id, denoiser.eos_id, cfg.stop_at_eos, lookahead)
         out.append(Canvas(first_index + i, x, layout, cache=denoiser.new_cache()))
     return out
 

@@ -35,6 +35,8 @@ class Denoiser(Protocol):
     vocab_size: int
     eos_id: int | None
     family: str  # "full" | "shifted" | "block"
+    # Optional: ``max_length`` (positions the model supports) and ``draft_lookahead_blocks``
+    # (default 1: drafts may reach one block past the active one; 0 for approximate caches).
 
     def new_cache(self) -> Any:
         """A fresh per-prompt cache handle, or None when the denoiser keeps no cache."""

@@ -25,6 +25,7 @@ class Layout:
     mask_id: int
     eos_id: int | None
     stop_at_eos: bool = True
+    lookahead_blocks: int = 1  # blocks past the active one that drafts may reach
 
     def active_start(self, y: Tensor) -> int | None:
         """Start of the first block that still holds a mask, or None when none does."""
@@ -55,7 +56,7 @@ class Layout:
         """One past the last position whose logits a step (and drafts, with lookahead) needs."""
         start = self.active_start(y)
         assert start is not None, "window_end of a finished canvas"
-        blocks = 2 if lookahead else 1
+        blocks = 1 + (self.lookahead_blocks if lookahead else 0)
         return min(y.shape[0], start + blocks * self.block_size)
 
 
