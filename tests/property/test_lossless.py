@@ -43,9 +43,12 @@ prompt_st = st.lists(st.integers(4, VOCAB - 1), min_size=1, max_size=9)
     depth=st.one_of(st.integers(1, 32), st.just("auto")),
     sampling=sampling_st,
     use_cache=st.booleans(),
+    lookahead=st.sampled_from([1, 0]),
 )
-def test_freedave_equals_static(family, model_seed, prompts, block_size, max_new_tokens, depth, sampling, use_cache):
+def test_freedave_equals_static(family, model_seed, prompts, block_size, max_new_tokens, depth, sampling, use_cache,
+                                lookahead):
     den = tiny_denoiser(family, model_seed, VOCAB, use_cache=use_cache)
+    den.draft_lookahead_blocks = lookahead  # 0: drafts stop at the block edge (approximate caches)
     cfg = DecodeConfig(max_new_tokens=max_new_tokens, block_size=block_size, sampling=sampling)
     static = decode_static(den, prompts, cfg, trace=True)
     fast = decode_freedave(den, prompts, cfg, FreeDave(depth))

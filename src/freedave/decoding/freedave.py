@@ -67,6 +67,12 @@ def decode_freedave(
         for c, (s,) in zip(active, call_model(denoiser, [(c, [c.x], True) for c in active], cfg), strict=True):
             current[c.index] = s
     while active:
+        # 1b. a prompt whose distribution does not cover its active block (a denoiser that cannot
+        #     look past the block edge) takes one plain forward at its state, as static would
+        stale = [c for c in active if not _covers(current[c.index], c)]
+        if stale:
+            for c, (s,) in zip(stale, call_model(denoiser, [(c, [c.x], True) for c in stale], cfg), strict=True):
+                current[c.index] = s
         # 2. draft: up to d base steps from each prompt's current distribution
         if chooser:
             depth = chooser.pick(len(active))
@@ -103,6 +109,11 @@ def decode_freedave(
         active = [c for c in active if not c.done]
     thr = strategy.threshold if isinstance(strategy, FreeDaveThreshold) else None
     return [c.result(strategy.name, draft_depth=strategy.draft_depth, threshold=thr) for c in canvases]
+
+
+def _covers(scorer: Scorer, c: Canvas) -> bool:
+    start = c.layout.active_start(c.x)
+    return start is not None and scorer.start <= start and min(start + c.layout.block_size, c.x.shape[0]) <= scorer.end
 
 
 def _equal(a: Tensor, b: Tensor) -> bool:
