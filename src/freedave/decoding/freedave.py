@@ -79,7 +79,8 @@ def decode_freedave(
         drafts = {c.index: make_drafts(c, current[c.index], step, depth) for c in active}
         # 3. verify: one batched forward over every draft that is not already a finished state
         rows = {c.index: [y for y in drafts[c.index] if not c.layout.is_terminal(y)] for c in active}
-        jobs = [(c, rows[c.index], True) for c in active if rows[c.index]]
+        # lookahead logits (the next block) only where a draft could cross the block edge next round
+        jobs = [(c, rows[c.index], _near_edge(rows[c.index], c.layout, depth)) for c in active if rows[c.index]]
         t0 = time.perf_counter()
         verified = dict(zip([c.index for c, _, _ in jobs], call_model(denoiser, jobs, cfg), strict=True))
         elapsed = time.perf_counter() - t0
@@ -109,6 +110,15 @@ def decode_freedave(
         active = [c for c in active if not c.done]
     thr = strategy.threshold if isinstance(strategy, FreeDaveThreshold) else None
     return [c.result(strategy.name, draft_depth=strategy.draft_depth, threshold=thr) for c in canvases]
+
+
+def _near_edge(rows: list[Tensor], layout: Layout, depth: int) -> bool:
+    """True if drafting ``depth`` steps from some row could reach past its active block."""
+    for y in rows:
+        start = layout.active_start(y)
+        if start is not None and int((y[start : start + layout.block_size] == layout.mask_id).sum()) < depth:
+            return True
+    return False
 
 
 def _covers(scorer: Scorer, c: Canvas) -> bool:

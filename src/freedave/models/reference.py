@@ -25,7 +25,12 @@ ROW_TILE = 16  # linear layers run on row counts padded to a multiple of this (b
 
 
 def tiled_linear(x: Tensor, layer: nn.Linear) -> Tensor:
-    """``layer(x)`` computed on a row count padded to a multiple of ``ROW_TILE``.
+    """``layer(x)`` computed by ``tiled_weight``."""
+    return tiled_weight(x, layer.weight, layer.bias)
+
+
+def tiled_weight(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight.T + bias`` computed on a row count padded to a multiple of ``ROW_TILE``.
 
     CPU GEMM kernels pick different code paths (and summation orders) for small row counts, so the
     same row can round differently depending on how many rows share the call. Padding to a fixed
@@ -36,7 +41,7 @@ def tiled_linear(x: Tensor, layer: nn.Linear) -> Tensor:
     pad = (-flat.shape[0]) % ROW_TILE
     if pad:
         flat = torch.cat([flat, flat.new_zeros(pad, flat.shape[1])])
-    out = F.linear(flat, layer.weight, layer.bias)
+    out = F.linear(flat, weight, bias)
     if pad:
         out = out[: out.shape[0] - pad]
     return out.reshape(*shape[:-1], out.shape[-1])
@@ -124,8 +129,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        var = x.pow(2).mean(-1, keepdim=True)
-        return x * torch.rsqrt(var + self.eps) * self.weight
+        return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
 
 
 def rope_tables(n: int, dim: int, theta: float, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -161,20 +165,36 @@ class Block(nn.Module):
         r, n, _ = x.shape
         return x.view(r, n, self.n_head, self.head_dim).transpose(1, 2)
 
+    def fused(self) -> tuple[Tensor, Tensor]:
+        """Inference weights: q|k|v and gate|up stacked, so each is one GEMM. Rebuilt whenever a
+        parameter changes (training) - keyed on the parameters' storage and version counters."""
+        params = (self.q_proj.weight, self.k_proj.weight, self.v_proj.weight, self.gate_proj.weight, self.up_proj.weight)
+        key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
+        if getattr(self, "_fused_key", None) != key:
+            with torch.no_grad():
+                self._fused = (
+                    torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight]).contiguous(),
+                    torch.cat([self.gate_proj.weight, self.up_proj.weight]).contiguous(),
+                )
+            self._fused_key = key
+        return self._fused
+
     def qkv(self, h: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        a = self.attn_norm(h)
-        q = apply_rope(self.heads(tiled_linear(a, self.q_proj)), cos, sin)
-        k = apply_rope(self.heads(tiled_linear(a, self.k_proj)), cos, sin)
-        v = self.heads(tiled_linear(a, self.v_proj))
+        r, n, d = h.shape
+        a = F.rms_norm(h, (d,), self.attn_norm.weight, self.attn_norm.eps)
+        out = tiled_weight(a, self.fused()[0]).view(r, n, 3, self.n_head, self.head_dim)
+        qk = apply_rope(out[:, :, :2].transpose(1, 3), cos, sin)  # [R, H, 2, L, Dh]
+        q, k = qk[:, :, 0], qk[:, :, 1]
+        v = out[:, :, 2].transpose(1, 2)
         return q, k, v
 
     def finish(self, h: Tensor, attn: Tensor) -> Tensor:
         # attn: [R, H, L, Dh] -> residual + MLP
         r, _, n, _ = attn.shape
         h = h + tiled_linear(attn.transpose(1, 2).reshape(r, n, -1), self.o_proj)
-        m = self.mlp_norm(h)
-        gated = F.silu(tiled_linear(m, self.gate_proj)) * tiled_linear(m, self.up_proj)
-        return h + tiled_linear(gated, self.down_proj)
+        m = F.rms_norm(h, (h.shape[-1],), self.mlp_norm.weight, self.mlp_norm.eps)
+        gate, up = tiled_weight(m, self.fused()[1]).chunk(2, dim=-1)
+        return h + tiled_linear(F.silu(gate) * up, self.down_proj)
 
 
 class ReferenceModel(PreTrainedModel):
@@ -229,6 +249,15 @@ class ReferenceModel(PreTrainedModel):
 
     # ----------------------------------------------------------------------------------------
     # Exact, batch-invariant inference over a window, with an optional prefix KV cache.
+    def _rope(self, n: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        cached = getattr(self, "_rope_cache", None)
+        if cached is None or cached[0].shape[0] < n or cached[0].device != device:
+            size = max(n, self.config.max_position_embeddings)
+            cos, sin = rope_tables(size, self.layers[0].head_dim, self.config.rope_theta, device)
+            self._rope_cache = (cos.to(self.dtype), sin.to(self.dtype))
+        cos, sin = self._rope_cache
+        return cos[:n], sin[:n]
+
     def segments(self, n: int, prompt_len: int, block_size: int) -> list[tuple[int, int]]:
         """Attention segments ``(lo, hi)``: queries ``lo:hi`` see keys ``0:hi``."""
         if self.config.attention == "full":
@@ -259,7 +288,7 @@ class ReferenceModel(PreTrainedModel):
         if segs and segs[0][0] < past:
             raise ValueError(f"cache length {past} is not on a block boundary")
         r = tokens.shape[0]
-        cos, sin = rope_tables(stop, self.layers[0].head_dim, self.config.rope_theta, tokens.device)
+        cos, sin = self._rope(stop, tokens.device)
         cos, sin = cos[past:stop], sin[past:stop]
         h = self.embed_tokens(tokens[:, past:stop])
         new_keys: list[Tensor] = []
