@@ -54,7 +54,7 @@ def decode_freedave(
         step: StepFn = partial(threshold_step, tau=strategy.threshold)
     else:
         step = static_step
-    chooser = DepthChooser() if strategy.draft_depth == "auto" else None
+    chooser = _chooser(denoiser) if strategy.draft_depth == "auto" else None
     depth = 0 if chooser else int(strategy.draft_depth)
     canvases = new_canvases(denoiser, prompts, cfg, device, first_index)
     for c in canvases:
@@ -110,6 +110,18 @@ def decode_freedave(
         active = [c for c in active if not c.done]
     thr = strategy.threshold if isinstance(strategy, FreeDaveThreshold) else None
     return [c.result(strategy.name, draft_depth=strategy.draft_depth, threshold=thr) for c in canvases]
+
+
+def _chooser(denoiser: Denoiser) -> DepthChooser:
+    """One chooser per denoiser: the cost curve and acceptance it learns carry across calls."""
+    chooser = getattr(denoiser, "_freedave_depth_chooser", None)
+    if chooser is None:
+        chooser = DepthChooser()
+        try:
+            denoiser._freedave_depth_chooser = chooser  # type: ignore[attr-defined]
+        except AttributeError:  # a denoiser with __slots__: learn per call
+            pass
+    return chooser
 
 
 def _near_edge(rows: list[Tensor], layout: Layout, depth: int) -> bool:
