@@ -5,6 +5,7 @@ the next batched forward, keep the longest verified chain. Output is identical t
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -117,10 +118,8 @@ def _chooser(denoiser: Denoiser) -> DepthChooser:
     chooser = getattr(denoiser, "_freedave_depth_chooser", None)
     if chooser is None:
         chooser = DepthChooser()
-        try:
+        with contextlib.suppress(AttributeError):  # a denoiser with __slots__ learns per call
             denoiser._freedave_depth_chooser = chooser  # type: ignore[attr-defined]
-        except AttributeError:  # a denoiser with __slots__: learn per call
-            pass
     return chooser
 
 
