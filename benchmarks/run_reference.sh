@@ -14,7 +14,7 @@ if [[ -n "${THREADS:-}" ]]; then EXTRA+=(--threads "$THREADS"); fi
 "$FREEDAVE" bench \
   --model reference --task reference "${EXTRA[@]}" \
   --strategies static,threshold,freedave \
-  --draft-depths 2,4,8,16 --thresholds 0.5,0.7,0.9,0.95 \
+  --draft-depths 2,4,8,16,auto --thresholds 0.5,0.7,0.9,0.95 \
   --temperature 0 --seed 0 --device cpu --dtype float32 --batch-size 1 \
   --out benchmarks/results
 

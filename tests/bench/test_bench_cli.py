@@ -147,3 +147,24 @@ def test_batched_sampling_stays_exact(bench_ckpt, copy_data, capsys):
     assert [r["strategy"] for r in rows] == ["static", "threshold", "freedave", "freedave-threshold"]
     assert rows[2]["exact_match_vs_static"] == 1.0
     assert rows[3]["base_strategy"] == "threshold τ=0.8" and rows[3]["exact_match_vs_base"] == 1.0
+
+
+def test_parse_depths_accepts_auto():
+    from freedave.bench.cli import parse_depths
+
+    assert parse_depths("2,auto,8") == (2, "auto", 8)
+    assert parse_depths(None) is None
+
+
+def test_auto_depth_row_is_exact_and_plotted(bench_ckpt, copy_data, tmp_path):
+    out = tmp_path / "auto"
+    rc = main([
+        "bench", "--model", str(bench_ckpt), "--task", "jsonl", "--data", str(copy_data), "--limit", "3",
+        "--max-new-tokens", "12", "--strategies", "static,freedave", "--draft-depths", "2,auto",
+        "--json", str(tmp_path / "auto.json"), "--out", str(out), "--no-warmup",
+    ])
+    assert rc == 0
+    rows = json.loads((tmp_path / "auto.json").read_text())["rows"]
+    auto = [r for r in rows if r["draft_depth"] == "auto"]
+    assert len(auto) == 1 and auto[0]["exact_match_vs_static"] == 1.0
+    assert (out / PLOTS["draft_depth_sweep"]).stat().st_size > 0

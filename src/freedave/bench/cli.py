@@ -25,6 +25,19 @@ FLAGS = ("model", "task", "data", "limit", "strategies", "draft_depths", "thresh
          "block_size", "max_new_tokens", "device", "dtype", "batch_size", "threads", "quick", "json", "out", "no_warmup")
 
 
+def parse_depths(value: str | None) -> tuple | None:
+    """``--draft-depths``: integers and/or ``auto`` (adaptive depth)."""
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise DecodeError("--draft-depths is empty; give a comma list such as 2,4,8,16,auto")
+    try:
+        return tuple(v if v == "auto" else int(v) for v in items)
+    except ValueError:
+        raise DecodeError(f"--draft-depths: {value!r} is not a comma list of integers or 'auto'") from None
+
+
 def command_of(args: argparse.Namespace) -> list[str]:
     """The bench command that reproduces ``args``: every flag given or defaulted, in a fixed order."""
     argv = ["bench"]
@@ -48,7 +61,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         data=args.data,
         limit=args.limit,
         strategies=strategies,
-        draft_depths=parse_list("--draft-depths", args.draft_depths, int),
+        draft_depths=parse_depths(args.draft_depths),
         thresholds=parse_list("--thresholds", args.thresholds, float),
         temperature=args.temperature,
         seed=args.seed,

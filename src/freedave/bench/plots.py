@@ -40,7 +40,7 @@ def plot_accuracy_vs_speed(result: dict, path: Path) -> Path:
         ax.plot([r["tokens_per_second"] for r in th], [r["accuracy"] for r in th], "o-", color="tab:orange", label="threshold (τ)")
         for r in th:
             ax.annotate(f"τ={r['threshold']:g}", (r["tokens_per_second"], r["accuracy"]), textcoords="offset points", xytext=(4, -10), fontsize=8)
-    fd = sorted(_rows(result, "freedave"), key=lambda r: r["draft_depth"])
+    fd = sorted(_rows(result, "freedave"), key=lambda r: (isinstance(r["draft_depth"], str), str(r["draft_depth"]).zfill(4)))
     if fd:
         ax.scatter([r["tokens_per_second"] for r in fd], [r["accuracy"] for r in fd], marker="D", color="tab:blue", label="FreeDave (d)", zorder=3)
         for r in fd:
@@ -63,7 +63,9 @@ def plot_accuracy_vs_speed(result: dict, path: Path) -> Path:
 def plot_draft_depth_sweep(result: dict, path: Path) -> Path:
     """Tokens/s and tokens/NFE against draft depth d, with static and the optimal-path bounds."""
     plt = _plt()
-    fd = sorted(_rows(result, "freedave"), key=lambda r: r["draft_depth"])
+    rows = _rows(result, "freedave")
+    fd = sorted((r for r in rows if isinstance(r["draft_depth"], int)), key=lambda r: r["draft_depth"])
+    auto = [r for r in rows if r["draft_depth"] == "auto"]
     static = _rows(result, "static")
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9.6, 4.0))
     ds = [r["draft_depth"] for r in fd]
@@ -73,6 +75,9 @@ def plot_draft_depth_sweep(result: dict, path: Path) -> Path:
         for a in (a1, a2):
             a.set_xscale("log", base=2)
             a.set_xticks(ds, [str(d) for d in ds])
+        for r in auto:  # adaptive depth: one figure per run, drawn across the sweep
+            a1.axhline(r["tokens_per_second"], color="tab:green", ls="-.", label="FreeDave d=auto")
+            a2.axhline(r["tokens_per_nfe"], color="tab:green", ls="-.", label="FreeDave d=auto")
     else:
         for a in (a1, a2):
             a.text(0.5, 0.5, "no FreeDave rows", ha="center", va="center", transform=a.transAxes)

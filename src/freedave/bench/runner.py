@@ -36,7 +36,7 @@ from freedave.tasks import get_task
 log = logging.getLogger("freedave.bench")
 
 DEFAULT_STRATEGIES = ("static", "threshold", "freedave")
-DEFAULT_DEPTHS = (2, 4, 8, 16)
+DEFAULT_DEPTHS = (2, 4, 8, 16, "auto")
 DEFAULT_THRESHOLDS = (0.5, 0.7, 0.9, 0.95)
 QUICK_LIMIT = 8
 QUICK_DEPTHS = (2, 4, 8)
@@ -52,7 +52,7 @@ class BenchConfig:
     data: str | None = None
     limit: int | None = None
     strategies: tuple[str, ...] = DEFAULT_STRATEGIES
-    draft_depths: tuple[int, ...] | None = None
+    draft_depths: tuple[int | str, ...] | None = None
     thresholds: tuple[float, ...] | None = None
     temperature: float = 0.0
     seed: int = 0
@@ -76,8 +76,8 @@ class BenchConfig:
             if not self.draft_depths:
                 raise DecodeError("--draft-depths is empty; give a comma list such as 2,4,8,16")
             for d in self.draft_depths:
-                if isinstance(d, bool) or not isinstance(d, int) or d < 1:
-                    raise DecodeError(f"--draft-depths: every depth must be an integer >= 1 (got {d!r})")
+                if d != "auto" and (isinstance(d, bool) or not isinstance(d, int) or d < 1):
+                    raise DecodeError(f"--draft-depths: every depth must be an integer >= 1 or 'auto' (got {d!r})")
         if self.thresholds is not None:
             if not self.thresholds:
                 raise DecodeError("--thresholds is empty; give a comma list such as 0.7,0.9")
