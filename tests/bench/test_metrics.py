@@ -33,3 +33,16 @@ def test_bound_forwards_sum_attainable_and_oracle():
     # one forward reaches every state: oracle 1, attainable 2 (the last jump must be verified)
     assert metrics.bound_forwards([result([1] * 4, reach=(4, 3, 2, 1))]) == (2, 1)
     assert metrics.ratio(1, 0) is None
+
+
+def test_slower_settings_are_named_in_the_report():
+    from freedave.bench.report import slower_note
+
+    rows = [
+        {"strategy": "static", "draft_depth": None, "speedup_vs_static": 1.0},
+        {"strategy": "freedave", "draft_depth": 2, "speedup_vs_static": 1.4},
+        {"strategy": "freedave", "draft_depth": 16, "speedup_vs_static": 0.8},
+    ]
+    note = slower_note({"rows": rows})
+    assert "d=16 (0.80x)" in note and "d=2" not in note
+    assert slower_note({"rows": rows[:2]}) == ""

@@ -71,7 +71,7 @@ timed. Static decoding is the reference for `exact vs static`, `speedup` and the
 tokens/NFE` is the attainable optimal path computed from a traced static run (oracle M\\*:
 {_fmt(result['rows'][0].get('oracle_tokens_per_nfe'))} tokens/NFE). Peak memory: {m['memory_source']}.
 
-{kind_table(result)}## Command
+{slower_note(result)}{kind_table(result)}## Command
 
 ```bash
 {m['command'] or '(run from Python)'}
@@ -91,6 +91,16 @@ tokens/NFE` is the attainable optimal path computed from a traced static run (or
 ![draft-depth sweep]({PLOTS['draft_depth_sweep']})
 ![tokens accepted per forward]({PLOTS['accepted_histogram']})
 """
+
+
+def slower_note(result: dict) -> str:
+    """Say plainly which lossless settings were slower than static in this run."""
+    slow = [r for r in result["rows"] if r["strategy"].startswith("freedave") and (r.get("speedup_vs_static") or 0) < 1]
+    if not slow:
+        return ""
+    names = ", ".join(f"{r['strategy']} d={r['draft_depth']} ({r['speedup_vs_static']:.2f}x)" for r in slow)
+    return (f"**Slower than static in this run:** {names}. Fewer forwards only pay when a verification "
+            "forward over d drafts costs little more than one static forward; see `seconds_per_forward`.\n\n")
 
 
 def _fmt(v: float | None) -> str:
@@ -121,4 +131,8 @@ def print_table(result: dict) -> None:
         table.add_column(h, justify="left" if h == "strategy" else "right")
     for r in result["rows"]:
         table.add_row(*(cell(r, k, f) for _, k, f in COLUMNS))
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    console.print(table)
+    note = slower_note(result).strip()
+    if note:
+        console.print(note.replace("**", ""))
