@@ -172,7 +172,7 @@ class ApproxCacheDenoiser:
         self.family = base.family
         self.max_length = getattr(base, "max_length", None)
         self.pad_id = getattr(base, "pad_id", None)
-        self.stack = ReferenceStack(base.model) if hasattr(base.model, "window_logits") else HFStack(base)
+        self.stack = stack_of(base, mode)
         self.positions = 0
         self.refreshes = 0
 
@@ -268,6 +268,17 @@ class ApproxCacheDenoiser:
         out = ref.hidden.expand(n, -1, -1).clone()
         out[:, lo:hi] = h
         return out
+
+
+def stack_of(base: Any, mode: str) -> ReferenceStack | HFStack:
+    from freedave.models.adapters import ReferenceDenoiser
+    from freedave.models.hf import HFDenoiser
+
+    if isinstance(base, ReferenceDenoiser):
+        return ReferenceStack(base.model)
+    if isinstance(base, HFDenoiser):
+        return HFStack(base)
+    raise DecodeError(f"--cache {mode} needs a built-in model (reference, LLaDA, Dream, Llama/Qwen); use --cache none")
 
 
 def with_approx_cache(den: Any, cache: str | None) -> Any:
