@@ -28,6 +28,12 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust-remote-code", action="store_true", help="allow a checkpoint's own Python code (off by default)")
 
 
+def add_cache_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache", default="none",
+                   help="none | prefix | dual. Full/shifted models: Fast-dLLM style approximate KV cache, refreshed at block edges "
+                        "(lossy vs. no cache; FreeDave still equals static with the same cache)")
+
+
 def add_decode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--block-size", type=int, default=None, help="decoding block size (default: the model's)")
     p.add_argument("--max-new-tokens", type=int, default=64)
@@ -57,6 +63,7 @@ def load_model(args: argparse.Namespace):  # noqa: ANN201
         mask_token_id=args.mask_token_id,
         trust_remote_code=args.trust_remote_code,
         deterministic=bool(getattr(args, "deterministic", False)),
+        cache=getattr(args, "cache", "none"),
     )
 
 
@@ -104,6 +111,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 "tokens_per_nfe": len(r.token_ids) / max(r.nfe, 1),
                 "accepted": list(r.accepted),
                 "seconds": r.seconds,
+                "cache": getattr(args, "cache", "none"),
             }
         )
     if args.json:
@@ -130,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="decode prompts with one strategy")
     add_model_args(g)
     add_decode_args(g)
+    add_cache_arg(g)
     g.add_argument("--prompt", action="append", help="a prompt (repeatable)")
     g.add_argument("--prompts-file", help="a file with one prompt per line")
     g.add_argument("--strategy", default="freedave", help="static | threshold | freedave | freedave-threshold")

@@ -22,7 +22,7 @@ def parse_list(flag: str, value: str | None, kind: type) -> tuple | None:
 
 
 FLAGS = ("model", "task", "data", "limit", "strategies", "draft_depths", "thresholds", "temperature", "seed",
-         "block_size", "max_new_tokens", "device", "dtype", "batch_size", "threads", "quick", "json", "out", "no_warmup")
+         "block_size", "max_new_tokens", "device", "dtype", "batch_size", "threads", "cache", "quick", "json", "out", "no_warmup")
 
 
 def parse_depths(value: str | None) -> tuple | None:
@@ -70,6 +70,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         device=args.device,
         dtype=args.dtype,
         batch_size=args.batch_size,
+        cache=args.cache,
         quick=args.quick,
         warmup=not args.no_warmup,
     )
@@ -115,6 +116,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--dtype", default="float32", help="float32 | bfloat16 | float16")
     p.add_argument("--batch-size", type=int, default=1, help="prompts decoded together")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
+    p.add_argument("--cache", default="none",
+                   help="none | prefix | dual: approximate KV cache for full/shifted models; every setting runs with "
+                        "it, and uncached static runs beside them (meta.uncached_static)")
     p.add_argument("--quick", action="store_true", help="small sample, short sweep (< 5 min on 2 CPU cores)")
     p.add_argument("--json", default=None, metavar="PATH", help="write {meta, rows} JSON here ('-' = stdout, no progress)")
     p.add_argument("--out", default=None, metavar="DIR", help="write results.json, report.md and PNG plots here")

@@ -61,6 +61,7 @@ class BenchConfig:
     device: str = "cpu"
     dtype: str = "float32"
     batch_size: int = 1
+    cache: str = "none"  # "prefix" | "dual": approximate KV cache (full/shifted families)
     quick: bool = False
     warmup: bool = True
 
@@ -90,6 +91,8 @@ class BenchConfig:
             raise DecodeError(f"--block-size must be >= 1 (got {self.block_size})")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise DecodeError(f"--max-new-tokens must be >= 1 (got {self.max_new_tokens})")
+        if self.cache not in ("none", "prefix", "dual"):
+            raise DecodeError(f"--cache must be none, prefix or dual (got {self.cache!r})")
         Sampling(temperature=self.temperature, seed=self.seed)  # validates both
 
     @property
@@ -159,8 +162,9 @@ def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool =
     problems = task.problems(cfg.n_limit)
     if not problems:
         raise DecodeError(f"task {cfg.task!r} has no problems")
-    loaded = load(cfg.model, device=cfg.device, dtype=cfg.dtype)
+    loaded = load(cfg.model, device=cfg.device, dtype=cfg.dtype, cache=cfg.cache)
     den = loaded.denoiser
+    uncached = getattr(den, "base", den) if cfg.cache != "none" else None  # static without the cache
     chat = bool(getattr(task, "chat", False)) and bool(getattr(loaded.tokenizer, "chat_template", None))
     prompts = [loaded.encode(p.prompt, chat=chat) for p in problems]
     dcfg = DecodeConfig(
@@ -174,6 +178,7 @@ def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool =
     memory = system.PeakMemory(cfg.device)
 
     timed = [Timed(s) for s in settings]
+    plain = Timed(Static()) if uncached is not None else None  # lossy caches: uncached static beside
     with _progress(quiet) as bar, torch.no_grad():
         # 2. warm-up: one untimed decode of the first batch per setting
         if cfg.warmup:
@@ -181,21 +186,24 @@ def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool =
             for s in settings:
                 decode(den, groups[0], dcfg, s, device=cfg.device)
                 bar.advance(warm)
+            if plain is not None:
+                decode(uncached, groups[0], dcfg, plain.strategy, device=cfg.device)
         # timed runs, interleaved: every setting decodes batch b before any decodes batch b + 1,
         # so a slow spell of a shared machine falls on all settings alike
         job = bar.add_task("decoding (problems x settings)", total=len(prompts) * len(settings))
         offsets = [sum(len(g) for g in groups[:b]) for b in range(len(groups))]
         for group, offset in zip(groups, offsets, strict=True):
-            for run in timed:
+            for run in timed + ([plain] if plain is not None else []):
                 system.synchronize(cfg.device)
                 memory.start()
                 t0 = time.perf_counter()
-                out = decode(den, group, dcfg, run.strategy, device=cfg.device, first_index=offset)
+                out = decode(den if run is not plain else uncached, group, dcfg, run.strategy, device=cfg.device, first_index=offset)
                 system.synchronize(cfg.device)
                 run.seconds += time.perf_counter() - t0
                 run.peak_memory_mb = max(run.peak_memory_mb, memory.peak_mb())
                 run.results += out
-                bar.advance(job, len(group))
+                if run is not plain:
+                    bar.advance(job, len(group))
         # 3. traced static run (untimed): reach r(n) per state gives the bounds
         traced: list[Result] = []
         trace = bar.add_task("static trace (bound)", total=len(prompts))
@@ -261,6 +269,8 @@ def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool =
                 "tokens_per_nfe_by_kind": by_kind_ratio(problems, res, exclude),
                 "base_strategy": label(base.strategy),
                 "exact_match_vs_base": metrics.exact_match(res, base.results),
+                "cache": cfg.cache,
+                "exact_match_vs_uncached_static": metrics.exact_match(res, (plain or static).results),
             }
         )
 
@@ -285,8 +295,27 @@ def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool =
         "bound_forwards": {"attainable": att, "oracle": orc},
         "warmup": "one untimed decode of the first batch per setting" if cfg.warmup else None,
         "schedule": "interleaved: every setting decodes batch b before any setting decodes batch b + 1",
+        "cache": cfg.cache,
+        "uncached_static": None if plain is None else uncached_summary(plain, static, exclude, score),
     }
     return {"meta": meta, "rows": rows_out}
+
+
+def uncached_summary(plain: Timed, static: Timed, exclude: set[int], score) -> dict[str, Any]:  # noqa: ANN001
+    """Static decoding without the approximate cache, timed beside the cached settings."""
+    res = plain.results
+    valid = sum(metrics.valid_tokens(r.token_ids, exclude) for r in res)
+    nfe = sum(r.nfe for r in res)
+    return {
+        "accuracy": sum(score(i, r) for i, r in enumerate(res)) / len(res),
+        "tokens_per_second": metrics.ratio(valid, plain.seconds),
+        "tokens_per_nfe": metrics.ratio(valid, nfe),
+        "seconds": plain.seconds,
+        "nfe": nfe,
+        "valid_tokens": valid,
+        "seconds_per_forward": metrics.ratio(plain.seconds, nfe),
+        "exact_match_vs_cached_static": metrics.exact_match(res, static.results),
+    }
 
 
 def by_kind(problems: Sequence, results: Sequence[Result], value) -> dict[str, float] | None:  # noqa: ANN001

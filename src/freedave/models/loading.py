@@ -19,6 +19,7 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 REFERENCE_PATH = ASSETS / "reference"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 FAMILIES = ("full", "shifted", "block")
+CACHES = ("none", "prefix", "dual")
 
 
 @dataclass
@@ -81,8 +82,12 @@ def load(
     trust_remote_code: bool = False,
     use_cache: bool = True,
     deterministic: bool = False,
+    cache: str = "none",
 ) -> Loaded:
     """Open a model for decoding. Weights come from safetensors only.
+
+    ``cache`` (full/shifted families): ``"prefix"`` or ``"dual"`` wraps the denoiser in a
+    Fast-dLLM style approximate cache (``freedave.models.approx_cache``); ``"none"`` is exact.
 
     ``deterministic`` (Hugging Face checkpoints): what makes the forward batch-invariant on GPU
     (fixed-shape GEMM chunks, one fixed SDPA kernel, no TF32, deterministic algorithms). On CPU
@@ -92,15 +97,23 @@ def load(
         raise DecodeError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
     if dtype not in DTYPES:
         raise DecodeError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    if cache not in CACHES:
+        raise DecodeError(f"unknown cache {cache!r}; choose one of {', '.join(CACHES)}")
     path = resolve_path(name_or_path)
     raw = read_config(path)
     if raw.get("model_type") == "freedave_reference":
         from freedave.models.reference_io import load_reference
 
-        return load_reference(path, family=family, device=device, dtype=DTYPES[dtype],
-                              mask_token_id=mask_token_id, use_cache=use_cache)
-    from freedave.models.hf import load_hf  # real checkpoints (LLaDA, Dream, SDAR/TraDo, ...)
+        loaded = load_reference(path, family=family, device=device, dtype=DTYPES[dtype],
+                                mask_token_id=mask_token_id, use_cache=use_cache)
+    else:
+        from freedave.models.hf import load_hf  # real checkpoints (LLaDA, Dream, SDAR/TraDo, ...)
 
-    return load_hf(path, raw, family=family, device=device, dtype=DTYPES[dtype],
-                   mask_token_id=mask_token_id, trust_remote_code=trust_remote_code, use_cache=use_cache,
-                   deterministic=deterministic)
+        loaded = load_hf(path, raw, family=family, device=device, dtype=DTYPES[dtype],
+                         mask_token_id=mask_token_id, trust_remote_code=trust_remote_code, use_cache=use_cache,
+                         deterministic=deterministic)
+    if cache != "none":
+        from freedave.models.approx_cache import with_approx_cache
+
+        loaded.denoiser = with_approx_cache(loaded.denoiser, cache)
+    return loaded

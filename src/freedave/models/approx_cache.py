@@ -1,0 +1,288 @@
+"""Approximate KV caches for full-attention models (LLaDA / Dream style), after Fast-dLLM.
+
+A full-attention model recomputes every position at every step. Fast-dLLM keeps the keys/values
+of the positions outside the active block from the forward taken when the block became active
+(the *refresh*), and between refreshes computes only:
+
+- ``prefix``: the active block and everything after it, attending to the cached prefix;
+- ``dual``: the active block only, attending to the cached prefix *and* the cached suffix.
+
+Both are lossy against uncached decoding (the cached keys/values go stale as the block fills).
+freedave's guarantee is relative: FreeDave with a cache gives the tokens static decoding gives
+with the same cache. That holds because the logits of a state are a pure function of the state:
+
+    a = the state's active block start, s_a = the state with every position from a on masked.
+    If the state *is* s_a (its block just became active): the full, uncached forward of s_a.
+    Otherwise: the active region computed against the keys/values of the full forward of s_a
+    (prefix, and for ``dual`` also the suffix); positions outside the computed region read the
+    refresh's hidden states.
+
+Static meets s_a as the first state of every block and takes its refresh there; FreeDave meets
+the same states (drafts stop at the block edge: ``draft_lookahead_blocks = 0``). The refresh of
+s_a is memoised per prompt (``ApproxCache``), so it costs a full forward once, inside whichever
+model call first needs it, and never an extra call. Shifted models (Dream: position i reads the
+hidden state of i - 1) compute one more position, the one before the block, fresh.
+
+Each row is computed on its own (fixed-tile linears, attention per row), so a row's logits never
+depend on what else shares the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from freedave.decoding.common import DecodeError
+from freedave.decoding.protocol import Query
+
+MODES = ("prefix", "dual")
+
+
+# ---------------------------------------------------------------------------------------------
+# The layer stack of a model, as the few operations the cached forward needs
+
+
+class ReferenceStack:
+    """``ReferenceModel`` (full attention) in the exact operations of its ``window_logits``."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.layers = list(model.layers)
+        self.shift = 1 if model.config.shift_logits else 0
+
+    def embed(self, tokens: Tensor) -> Tensor:
+        return self.model.embed_tokens(tokens)
+
+    def rope(self, n: int, like: Tensor) -> tuple[Tensor, Tensor]:
+        from freedave.models.reference import rope_tables
+
+        return rope_tables(n, self.layers[0].head_dim, self.model.config.rope_theta, like.device)
+
+    def qkv(self, i: int, h: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.layers[i].qkv(h, cos, sin)
+
+    def heads(self, kv: Tensor) -> Tensor:
+        return kv
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        if q.shape[0] == 1:
+            return F.scaled_dot_product_attention(q, k, v)
+        return torch.cat([F.scaled_dot_product_attention(q[i : i + 1], k[i : i + 1], v[i : i + 1]) for i in range(q.shape[0])])
+
+    def finish(self, i: int, h: Tensor, attn: Tensor) -> Tensor:
+        return self.layers[i].finish(h, attn)
+
+    def head(self, h: Tensor) -> Tensor:
+        from freedave.models.reference import tiled_linear
+
+        return tiled_linear(self.model.norm(h), self.model.lm_head)
+
+
+class HFStack:
+    """``HFDenoiser``'s functional forward (Llama / Qwen2 / Qwen3 weights), full or shifted."""
+
+    def __init__(self, den: Any) -> None:
+        self.den = den
+        self.body = den.model.model
+        self.layers = list(self.body.layers)
+        self.shift = 1 if den.family == "shifted" else 0
+        self.groups = den.n_head // den.n_kv
+
+    def embed(self, tokens: Tensor) -> Tensor:
+        return self.body.embed_tokens(tokens.to(self.den.device))
+
+    def rope(self, n: int, like: Tensor) -> tuple[Tensor, Tensor]:
+        return self.den.rope(0, n, like.dtype)
+
+    def qkv(self, i: int, h: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.den.qkv(self.layers[i], h, cos, sin)
+
+    def heads(self, kv: Tensor) -> Tensor:
+        return kv.repeat_interleave(self.groups, dim=1) if self.groups > 1 else kv
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        return self.den.attend(q, k, v)
+
+    def finish(self, i: int, h: Tensor, attn: Tensor) -> Tensor:
+        return self.den.finish(self.layers[i], h, attn)
+
+    def head(self, h: Tensor) -> Tensor:
+        from freedave.models.hf import tiled_linear
+
+        return tiled_linear(self.body.norm(h), self.den.model.lm_head, self.den.fixed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-prompt cache state
+
+
+@dataclass
+class Refresh:
+    """The full forward of a block's first state ``s_a``: keys/values and final hidden states."""
+
+    prefix: Tensor  # [a] the tokens before the block (s_a is these, then masks)
+    keys: list[Tensor]  # per layer [1, H_kv, L, Dh]
+    values: list[Tensor]  # per layer [1, H_kv, L, Dh]
+    hidden: Tensor  # [1, L, D] before the final norm
+
+
+@dataclass
+class ApproxCache:
+    """One prompt's refreshes, keyed by block start; the newest two are kept (the active block's
+    and, at most, the next block's, met by a draft that completed the active block)."""
+
+    refreshes: dict[int, Refresh] = field(default_factory=dict)
+
+    def find(self, start: int, prefix: Tensor) -> Refresh | None:
+        r = self.refreshes.get(start)
+        return r if r is not None and torch.equal(r.prefix, prefix) else None
+
+    def put(self, start: int, refresh: Refresh) -> None:
+        self.refreshes[start] = refresh
+        for old in sorted(self.refreshes)[:-2]:
+            del self.refreshes[old]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class ApproxCacheDenoiser:
+    """A full/shifted-family denoiser with a Fast-dLLM style ``prefix`` or ``dual`` cache.
+
+    ``positions`` counts token positions pushed through the layer stack (all calls, all rows);
+    ``refreshes`` counts full forwards taken to fill a cache.
+    """
+
+    draft_lookahead_blocks = 0  # logits past the active block are stale: drafts stop at its edge
+
+    def __init__(self, base: Any, mode: str) -> None:
+        if mode not in MODES:
+            raise DecodeError(f"unknown cache {mode!r}; choose none, prefix or dual")
+        if base.family not in ("full", "shifted"):
+            raise DecodeError(
+                f"--cache {mode} is for full-attention models; this is a {base.family!r} model, whose KV cache is exact already"
+            )
+        self.base, self.mode = base, mode
+        self.mask_id, self.vocab_size, self.eos_id = base.mask_id, base.vocab_size, base.eos_id
+        self.family = base.family
+        self.max_length = getattr(base, "max_length", None)
+        self.pad_id = getattr(base, "pad_id", None)
+        self.stack = stack_of(base, mode)
+        self.positions = 0
+        self.refreshes = 0
+
+    def new_cache(self) -> ApproxCache:
+        return ApproxCache()
+
+    def logits(self, queries: Sequence[Query]) -> list[Tensor]:
+        ctx = torch.no_grad()
+        if hasattr(self.base, "deterministic"):
+            from freedave.models.hf import attention_backend
+
+            backend = attention_backend(self.base.device, self.base.deterministic)
+        else:
+            from contextlib import nullcontext
+
+            backend = nullcontext()
+        with ctx, backend:
+            return [self.query_logits(q) for q in queries]
+
+    # ------------------------------------------------------------------------------------------
+    def query_logits(self, q: Query) -> Tensor:  # [R, end - start, V] float32
+        if q.cache is None:
+            raise ValueError("an approximate-cache query needs the handle from new_cache()")
+        # rows grouped by their own active block (all rows share one, except a draft that
+        # completed the block: it is the next block's first state and takes that refresh)
+        groups: dict[int, list[int]] = {}
+        for r in range(q.tokens.shape[0]):
+            groups.setdefault(self.active_start(q.tokens[r], q), []).append(r)
+        hidden: list[Tensor | None] = [None] * q.tokens.shape[0]
+        lo, hi = q.start - self.stack.shift, q.end - self.stack.shift  # hidden states the window reads
+        for a, idx in groups.items():
+            ref = self.refresh_for(q.tokens[idx[0]], a, q.cache)
+            fresh = [r for r in idx if not bool((q.tokens[r, a:] != self.mask_id).any())]
+            for r in fresh:  # the block's first state: the full forward's own hidden states
+                hidden[r] = ref.hidden[:, lo:hi]
+            todo = [r for r in idx if r not in fresh]
+            if todo:
+                hs = self.block_hidden(q.tokens[todo], a, q.block_size, ref)  # [n, L, D]
+                for j, r in enumerate(todo):
+                    hidden[r] = hs[j : j + 1, lo:hi]
+        return self.stack.head(torch.cat(hidden)).float()
+
+    def active_start(self, row: Tensor, q: Query) -> int:
+        masked = (row[q.prompt_len :] == self.mask_id).nonzero()
+        if masked.numel() == 0:
+            return q.start
+        return q.prompt_len + (int(masked[0, 0]) // q.block_size) * q.block_size
+
+    def refresh_for(self, row: Tensor, a: int, cache: ApproxCache) -> Refresh:
+        """The memoised full forward of ``s_a``: ``row`` up to ``a``, masks from ``a`` on."""
+        prefix = row[:a]
+        ref = cache.find(a, prefix)
+        if ref is None:
+            state = torch.cat([prefix, prefix.new_full((row.shape[0] - a,), self.mask_id)])
+            ref = Refresh(prefix.clone(), *self.full_forward(state[None]))
+            cache.put(a, ref)
+        return ref
+
+    def full_forward(self, tokens: Tensor) -> tuple[list[Tensor], list[Tensor], Tensor]:
+        """The uncached forward (same operations as the base model's ``window_logits``)."""
+        st, n = self.stack, tokens.shape[1]
+        h = st.embed(tokens)
+        cos, sin = st.rope(n, h)
+        keys, values = [], []
+        for i in range(len(st.layers)):
+            q, k, v = st.qkv(i, h, cos, sin)
+            keys.append(k.contiguous())
+            values.append(v.contiguous())
+            attn = st.attend(q, st.heads(k).contiguous(), st.heads(v).contiguous())
+            h = st.finish(i, h, attn)
+        self.positions += n
+        self.refreshes += 1
+        return keys, values, h
+
+    def block_hidden(self, tokens: Tensor, a: int, block_size: int, ref: Refresh) -> Tensor:  # [n, L, D]
+        """Final hidden states of rows in block ``a``: the computed region fresh, the rest from
+        the refresh. Region: from the position before the block (shifted) or the block start, to
+        the end of the canvas (prefix cache) or of the block (dual cache)."""
+        st, (n, length) = self.stack, tokens.shape
+        lo = a - st.shift
+        hi = length if self.mode == "prefix" else min(a + block_size, length)
+        h = st.embed(tokens[:, lo:hi])
+        cos, sin = st.rope(length, h)
+        cos, sin = cos[lo:hi], sin[lo:hi]
+        for i in range(len(st.layers)):
+            q, k, v = st.qkv(i, h, cos, sin)
+            pk, pv = ref.keys[i], ref.values[i]
+            k_all = torch.cat([pk[:, :, :lo].expand(n, -1, -1, -1), k, pk[:, :, hi:].expand(n, -1, -1, -1)], dim=2)
+            v_all = torch.cat([pv[:, :, :lo].expand(n, -1, -1, -1), v, pv[:, :, hi:].expand(n, -1, -1, -1)], dim=2)
+            attn = st.attend(q, st.heads(k_all).contiguous(), st.heads(v_all).contiguous())
+            h = st.finish(i, h, attn)
+        self.positions += n * (hi - lo)
+        out = ref.hidden.expand(n, -1, -1).clone()
+        out[:, lo:hi] = h
+        return out
+
+
+def stack_of(base: Any, mode: str) -> ReferenceStack | HFStack:
+    from freedave.models.adapters import ReferenceDenoiser
+    from freedave.models.hf import HFDenoiser
+
+    if isinstance(base, ReferenceDenoiser):
+        return ReferenceStack(base.model)
+    if isinstance(base, HFDenoiser):
+        return HFStack(base)
+    raise DecodeError(f"--cache {mode} needs a built-in model (reference, LLaDA, Dream, Llama/Qwen); use --cache none")
+
+
+def with_approx_cache(den: Any, cache: str | None) -> Any:
+    """``den`` itself for ``cache`` None/"none", else wrapped in an ``ApproxCacheDenoiser``."""
+    if cache in (None, "none"):
+        return den
+    return ApproxCacheDenoiser(den, cache)
