@@ -20,7 +20,15 @@ from typing import Any
 
 import torch
 
-from freedave.decoding import DecodeConfig, FreeDave, Result, Static, Threshold, decode, decode_static
+from freedave.decoding import (
+    DecodeConfig,
+    FreeDave,
+    Result,
+    Static,
+    Threshold,
+    decode,
+    decode_static,
+)
 from freedave.decoding.common import DecodeError, call_model, new_canvases
 from freedave.decoding.optimal import attainable_nfe
 from freedave.decoding.steps import static_step
@@ -154,7 +162,11 @@ def render_story(story: dict, title: str, key: str):  # noqa: ANN201
     table.add_column("+", justify="right")
     table.add_column("response (new tokens highlighted)", no_wrap=True)
     done: set[int] = set()
-    for i, chunk in enumerate(story[key], start=1):
+    first = 1
+    if key == "freedave":  # the first forward only gives the distribution the first drafts come from
+        table.add_row("1", "0", Text(MASK_GLYPH * n, style="dim"))
+        first = 2
+    for i, chunk in enumerate(story[key], start=first):
         new = set(chunk)
         line = Text()
         for p in range(n):
@@ -224,8 +236,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     console.print(render_story(story, f"static: {story['static_nfe']} forwards, one token each", "static"))
     console.print(render_story(
         story,
-        f"FreeDave d={args.draft_depth}: {story['freedave_nfe']} forwards (the first only drafts); "
-        "each row is the verified run of drafts one forward accepted",
+        f"FreeDave d={args.draft_depth}: {story['freedave_nfe']} forwards; each row after the first "
+        "verifies a batch of drafts and keeps the longest verified run (highlighted)",
         "freedave",
     ))
     return 0

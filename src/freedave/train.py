@@ -27,7 +27,14 @@ from torch import Tensor
 from freedave.decoding.common import DecodeError
 from freedave.models.loading import REFERENCE_PATH
 from freedave.models.reference import ReferenceConfig, ReferenceModel
-from freedave.models.reference_tokenizer import BOS_ID, EOS_ID, MASK_ID, PAD_ID, build_tokenizer, save_tokenizer
+from freedave.models.reference_tokenizer import (
+    BOS_ID,
+    EOS_ID,
+    MASK_ID,
+    PAD_ID,
+    build_tokenizer,
+    save_tokenizer,
+)
 from freedave.tasks.reference import HELDOUT_SEED, Problem, generate, train_problems
 
 log = logging.getLogger("freedave.train")
@@ -272,7 +279,14 @@ def write_loss_curve(losses: list[float], path: Path) -> None:
 
 
 def _progress(enabled: bool):  # noqa: ANN202
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         TextColumn("[bold]{task.description}"),
