@@ -33,7 +33,7 @@ from freedave.decoding.common import DecodeError, call_model, new_canvases
 from freedave.decoding.optimal import attainable_nfe
 from freedave.decoding.steps import static_step
 from freedave.tasks.base import Problem
-from freedave.tasks.reference import HELDOUT_SEED, check, generate
+from freedave.tasks.reference import ReferenceTask, check
 
 TAUS = (0.5, 0.7, 0.9, 0.95)
 DRAFT_DEPTH = 8
@@ -69,6 +69,11 @@ def summarize(label: str, problems: list[Problem], results: list[Result], texts:
         "nfe": nfe,
         "tokens": tokens,
         "tokens_per_nfe": tokens / max(nfe, 1),
+        "tokens_per_nfe_by_kind": {
+            k: sum(len(r.token_ids) for p, r in zip(problems, results, strict=True) if p.kind == k)
+            / max(1, sum(r.nfe for p, r in zip(problems, results, strict=True) if p.kind == k))
+            for k in kinds
+        },
         "seconds": seconds,
         "tokens_per_s": tokens / seconds if seconds > 0 else 0.0,
     }
@@ -97,6 +102,11 @@ def evaluate(loaded, problems: list[Problem], *, taus: Sequence[float] = TAUS,  
         traced = decode_static(loaded.denoiser, ids, cfg, trace=True)
         nfe = sum(attainable_nfe(r.reach) for r in traced)
         out["attainable_tokens_per_nfe"] = sum(len(r.token_ids) for r in traced) / nfe
+        out["attainable_tokens_per_nfe_by_kind"] = {
+            k: sum(len(r.token_ids) for p, r in zip(problems, traced, strict=True) if p.kind == k)
+            / max(1, sum(attainable_nfe(r.reach) for p, r in zip(problems, traced, strict=True) if p.kind == k))
+            for k in sorted({p.kind for p in problems})
+        }
     out["static"] = rows[0]
     return out
 
@@ -185,20 +195,6 @@ def render_story(story: dict, title: str, key: str):  # noqa: ANN201
 # CLI.
 
 
-def demo_problems(n: int) -> list[Problem]:
-    """``n`` held-out problems, kinds interleaved so a handful shows every kind."""
-    pool = generate("heldout", max(4 * n, 40), HELDOUT_SEED)
-    by_kind: dict[str, list[Problem]] = {}
-    for p in pool:
-        by_kind.setdefault(p.kind, []).append(p)
-    out: list[Problem] = []
-    while len(out) < n and any(by_kind.values()):
-        for kind in sorted(by_kind):
-            if by_kind[kind] and len(out) < n:
-                out.append(by_kind[kind].pop(0))
-    return out
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from freedave.models.loading import load
 
@@ -206,8 +202,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise DecodeError(f"--problems must be >= 1 (got {args.problems})")
     torch.set_num_threads(max(1, args.threads))
     loaded = load(args.model)
-    problems = demo_problems(args.problems)
-    report = evaluate(loaded, problems, depth=args.draft_depth, bound=False)
+    problems = ReferenceTask().problems(args.problems)
+    report = evaluate(loaded, problems, depth=args.draft_depth, bound=args.bound)
     example = next((p for p in problems if p.kind == "add"), problems[0])
     story = unmask_story(loaded, example, depth=args.draft_depth)
     if args.json:
@@ -286,6 +282,7 @@ def add_parser(subparsers) -> None:  # noqa: ANN001
     p.add_argument("--problems", type=int, default=12, help="held-out problems to decode (default 12)")
     p.add_argument("--draft-depth", type=int, default=DRAFT_DEPTH, help=f"FreeDave draft depth (default {DRAFT_DEPTH})")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--bound", action="store_true", help="also report the attainable tokens/NFE bound (a traced static run)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=cmd_demo)
 

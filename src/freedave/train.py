@@ -35,7 +35,7 @@ from freedave.models.reference_tokenizer import (
     build_tokenizer,
     save_tokenizer,
 )
-from freedave.tasks.reference import HELDOUT_SEED, Problem, generate, train_problems
+from freedave.tasks.reference import Problem, ReferenceTask, train_problems
 
 log = logging.getLogger("freedave.train")
 
@@ -243,8 +243,7 @@ def train(cfg: TrainConfig, out: Path, *, progress: bool = True) -> dict:
         from freedave.demo import evaluate
         from freedave.models.loading import load
 
-        problems = generate("heldout", cfg.eval_size, HELDOUT_SEED)
-        summary["heldout"] = evaluate(load(out), problems)
+        summary["heldout"] = evaluate(load(out), ReferenceTask().problems(cfg.eval_size))
     (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
