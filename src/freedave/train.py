@@ -44,11 +44,11 @@ log = logging.getLogger("freedave.train")
 class TrainConfig:
     """Everything that decides the trained weights (with the seed, the run is reproducible)."""
 
-    steps: int = 700
+    steps: int = 1600
     batch_size: int = 32
     lr: float = 3e-3
-    min_lr: float = 1e-4
-    warmup: int = 60
+    min_lr: float = 2e-4
+    warmup: int = 100
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     seed: int = 0

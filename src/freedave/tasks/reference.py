@@ -3,11 +3,11 @@
 Three kinds, chosen for what they show about decoders (DESIGN.md §5):
 
 - ``add``: column addition with worked carries, least significant column first, e.g.
-  ``add 482+396`` -> ``2+6+0=08 8+9+0=17 4+3+1=08 =0878``. One right answer; its structure
+  ``add 0482+0396`` -> ``2+6+0=08 8+9+0=17 4+3+1=08 0+0+1=01 =00878``. One right answer; its structure
   tokens and copied digits are certain while sums wait on carries, so the static order is stable
   and FreeDave drafts long runs.
 - ``perm``: write any arrangement of a multiset of letters with one dominant letter, e.g.
-  ``perm aaaaaaaaaab`` -> ``a a b a a a a a a a a``. Many right answers (checked for validity,
+  ``perm aaaaaaaaaaaabb`` -> ``a a b a a a a a a a a a b a``. Many right answers (checked for validity,
   not exact match). Every slot's argmax is the dominant letter, so threshold decoding writes it
   everywhere once its share passes tau: the kind where threshold loses and static does not.
 - ``copy``: repeat a random string. Confident everywhere: threshold is exact and fast here.
@@ -30,6 +30,9 @@ HELDOUT_SHARE = 0.1  # fraction of the prompt space reserved for evaluation
 HELDOUT_SEED = 20240901
 COPY_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 PERM_LETTERS = "abcde"
+ADD_DIGITS = 4  # operands zero-padded: fixed layouts keep every lookup at a fixed offset
+PERM_LENGTH = 14
+COPY_LENGTH = 28
 MAX_RESPONSE_CHARS = 47  # + EOS fits in 48 response positions (3 blocks of 16)
 
 
@@ -57,13 +60,13 @@ def worked_addition(a: int, b: int, n: int) -> str:
 
 
 def gen_add(rng: random.Random) -> tuple[str, str, dict]:
-    n = rng.randint(3, 4)
-    a, b = rng.randrange(10 ** (n - 1), 10**n), rng.randrange(10 ** (n - 1), 10**n)
-    return f"add {a}+{b}", worked_addition(a, b, n), {"a": a, "b": b}
+    a, b = rng.randrange(10**ADD_DIGITS), rng.randrange(10**ADD_DIGITS)
+    prompt = f"add {str(a).zfill(ADD_DIGITS)}+{str(b).zfill(ADD_DIGITS)}"
+    return prompt, worked_addition(a, b, ADD_DIGITS), {"a": a, "b": b}
 
 
 def gen_perm(rng: random.Random) -> tuple[str, str, dict]:
-    n = rng.randint(13, 16)
+    n = PERM_LENGTH
     letters = rng.sample(PERM_LETTERS, rng.randint(2, 3))
     dominant_share = rng.uniform(0.6, 0.95)
     dominant = min(max(round(n * dominant_share), n // 2 + 1), n - (len(letters) - 1))
@@ -80,7 +83,7 @@ def gen_perm(rng: random.Random) -> tuple[str, str, dict]:
 
 
 def gen_copy(rng: random.Random) -> tuple[str, str, dict]:
-    s = "".join(rng.choice(COPY_ALPHABET) for _ in range(rng.randint(24, 32)))
+    s = "".join(rng.choice(COPY_ALPHABET) for _ in range(COPY_LENGTH))
     return f"copy {s}", s, {}
 
 
