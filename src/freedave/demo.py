@@ -37,7 +37,7 @@ from freedave.tasks.reference import ReferenceTask, check
 
 TAUS = (0.5, 0.7, 0.9, 0.95)
 DRAFT_DEPTH = 8
-MAX_NEW_TOKENS = 48
+MAX_NEW_TOKENS = 32
 MASK_GLYPH, EOS_GLYPH = "·", "∎"
 
 

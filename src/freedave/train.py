@@ -44,7 +44,7 @@ log = logging.getLogger("freedave.train")
 class TrainConfig:
     """Everything that decides the trained weights (with the seed, the run is reproducible)."""
 
-    steps: int = 1600
+    steps: int = 4000
     batch_size: int = 32
     lr: float = 3e-3
     min_lr: float = 2e-4
@@ -58,7 +58,7 @@ class TrainConfig:
     num_attention_heads: int = 4
     intermediate_size: int = 256
     block_size: int = 16
-    gen_length: int = 48  # response positions seen in training (whole blocks)
+    gen_length: int = 32  # response positions seen in training (whole blocks)
     threads: int = 2
     eval_size: int = 200  # held-out problems scored after training (0 = skip)
 

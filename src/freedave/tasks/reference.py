@@ -3,11 +3,12 @@
 Three kinds, chosen for what they show about decoders (DESIGN.md §5):
 
 - ``add``: column addition with worked carries, least significant column first, e.g.
-  ``add 0482+0396`` -> ``2+6+0=08 8+9+0=17 4+3+1=08 0+0+1=01 =00878``. One right answer; its structure
+  ``add 482+396`` -> ``2+6+0=08 8+9+0=17 4+3+1=08`` (the sum is the final
+  carry, then the last digit of each column read right to left). One right answer; its structure
   tokens and copied digits are certain while sums wait on carries, so the static order is stable
   and FreeDave drafts long runs.
 - ``perm``: write any arrangement of a multiset of letters with one dominant letter, e.g.
-  ``perm aaaaaaaaaaaabb`` -> ``a a b a a a a a a a a a b a``. Many right answers (checked for validity,
+  ``perm aaaaaaaaaaaaaaaaaaaaaabb`` -> ``aabaaaaaaaaaaaaaaaaaabaa``. Many right answers (checked for validity,
   not exact match). Every slot's argmax is the dominant letter, so threshold decoding writes it
   everywhere once its share passes tau: the kind where threshold loses and static does not.
 - ``copy``: repeat a random string. Confident everywhere: threshold is exact and fast here.
@@ -30,10 +31,10 @@ HELDOUT_SHARE = 0.1  # fraction of the prompt space reserved for evaluation
 HELDOUT_SEED = 20240901
 COPY_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 PERM_LETTERS = "abcde"
-ADD_DIGITS = 4  # operands zero-padded: fixed layouts keep every lookup at a fixed offset
-PERM_LENGTH = 14
+ADD_DIGITS = 3  # operands zero-padded: fixed layouts keep every lookup at a fixed offset
+PERM_LENGTH = 24
 COPY_LENGTH = 28
-MAX_RESPONSE_CHARS = 47  # + EOS fits in 48 response positions (3 blocks of 16)
+MAX_RESPONSE_CHARS = 31  # + EOS fits in 32 response positions (2 blocks of 16)
 
 
 def is_heldout(prompt: str) -> bool:
@@ -55,8 +56,7 @@ def worked_addition(a: int, b: int, n: int) -> str:
         cols.append(f"{x}+{y}+{carry}={s:02d}")
         digits.append(str(s % 10))
         carry = s // 10
-    total = str(carry) + "".join(reversed(digits))
-    return " ".join(cols) + " =" + total
+    return " ".join(cols)
 
 
 def gen_add(rng: random.Random) -> tuple[str, str, dict]:
@@ -79,7 +79,7 @@ def gen_perm(rng: random.Random) -> tuple[str, str, dict]:
     multiset = "".join(sorted(ch * k for ch, k in counts.items()))
     arrangement = list(multiset)
     rng.shuffle(arrangement)
-    return f"perm {multiset}", " ".join(arrangement), {"counts": counts}
+    return f"perm {multiset}", "".join(arrangement), {"counts": counts}
 
 
 def gen_copy(rng: random.Random) -> tuple[str, str, dict]:
@@ -126,10 +126,7 @@ def check(problem: Problem, completion: str) -> bool:
     """True when ``completion`` answers ``problem`` (exact for add/copy, valid for perm)."""
     text = completion.strip()
     if problem.kind == "perm":
-        letters = text.split(" ")
-        if any(len(ch) != 1 for ch in letters):
-            return False
-        return Counter(letters) == Counter(problem.prompt.split(" ", 1)[1])
+        return Counter(text) == Counter(problem.prompt.split(" ", 1)[1])
     return text == problem.answer
 
 
