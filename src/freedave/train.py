@@ -44,7 +44,7 @@ log = logging.getLogger("freedave.train")
 class TrainConfig:
     """Everything that decides the trained weights (with the seed, the run is reproducible)."""
 
-    steps: int = 4000
+    steps: int = 2000
     batch_size: int = 32
     lr: float = 3e-3
     min_lr: float = 2e-4

@@ -50,10 +50,10 @@ def test_checker() -> None:
     task = ReferenceTask()
     perm = next(p for p in task.problems(100) if p.kind == "perm")
     letters = perm.prompt.split(" ", 1)[1]
-    assert task.score(perm, letters[::-1])
-    assert task.score(perm, letters + "\n")
-    assert not task.score(perm, letters[:-1])
-    assert not task.score(perm, " ".join(letters))  # separators are not letters
+    assert task.score(perm, " ".join(reversed(letters)))
+    assert task.score(perm, " ".join(letters) + "\n")
+    assert not task.score(perm, " ".join(letters[:-1]))
+    assert not task.score(perm, letters)  # no separators
     add = next(p for p in task.problems(100) if p.kind == "add")
     assert task.score(add, add.answer)
     assert not task.score(add, add.answer[:-1] + "x")

@@ -8,7 +8,7 @@ Three kinds, chosen for what they show about decoders (DESIGN.md §5):
   tokens and copied digits are certain while sums wait on carries, so the static order is stable
   and FreeDave drafts long runs.
 - ``perm``: write any arrangement of a multiset of letters with one dominant letter, e.g.
-  ``perm aaaaaaaaaaaaaaaaaaaaaabb`` -> ``aabaaaaaaaaaaaaaaaaaabaa``. Many right answers (checked for validity,
+  ``perm aaaaaaaaaaabb`` -> ``a a b a a a a a a a a b a``. Many right answers (checked for validity,
   not exact match). Every slot's argmax is the dominant letter, so threshold decoding writes it
   everywhere once its share passes tau: the kind where threshold loses and static does not.
 - ``copy``: repeat a random string. Confident everywhere: threshold is exact and fast here.
@@ -32,7 +32,7 @@ HELDOUT_SEED = 20240901
 COPY_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 PERM_LETTERS = "abcde"
 ADD_DIGITS = 3  # operands zero-padded: fixed layouts keep every lookup at a fixed offset
-PERM_LENGTH = 24
+PERM_LENGTH = 13
 COPY_LENGTH = 28
 MAX_RESPONSE_CHARS = 31  # + EOS fits in 32 response positions (2 blocks of 16)
 
@@ -79,7 +79,7 @@ def gen_perm(rng: random.Random) -> tuple[str, str, dict]:
     multiset = "".join(sorted(ch * k for ch, k in counts.items()))
     arrangement = list(multiset)
     rng.shuffle(arrangement)
-    return f"perm {multiset}", "".join(arrangement), {"counts": counts}
+    return f"perm {multiset}", " ".join(arrangement), {"counts": counts}
 
 
 def gen_copy(rng: random.Random) -> tuple[str, str, dict]:
@@ -97,7 +97,7 @@ def sample_problem(rng: random.Random) -> tuple[str, str, str, dict]:
 
 
 def generate(split: str, n: int, seed: int) -> list[Problem]:
-    """``n`` distinct problems of ``split`` ("train" or "heldout"), a pure function of the seed."""
+    """``n`` problems of ``split`` (held-out prompts are distinct) ("train" or "heldout"), a pure function of the seed."""
     if split not in ("train", "heldout"):
         raise ValueError(f"split must be 'train' or 'heldout' (got {split!r})")
     want_heldout = split == "heldout"
@@ -106,8 +106,8 @@ def generate(split: str, n: int, seed: int) -> list[Problem]:
     seen: set[str] = set()
     while len(out) < n:
         kind, prompt, answer, meta = sample_problem(rng)
-        if is_heldout(prompt) != want_heldout or prompt in seen:
-            continue
+        if is_heldout(prompt) != want_heldout or (want_heldout and prompt in seen):
+            continue  # the train split may repeat a prompt (perm has few distinct multisets)
         seen.add(prompt)
         out.append(Problem(id=f"reference/{split}/{len(out)}", prompt=prompt, answer=answer, kind=kind, meta=meta))
     return out
@@ -126,7 +126,10 @@ def check(problem: Problem, completion: str) -> bool:
     """True when ``completion`` answers ``problem`` (exact for add/copy, valid for perm)."""
     text = completion.strip()
     if problem.kind == "perm":
-        return Counter(text) == Counter(problem.prompt.split(" ", 1)[1])
+        letters = text.split(" ")
+        if any(len(ch) != 1 for ch in letters):
+            return False
+        return Counter(letters) == Counter(problem.prompt.split(" ", 1)[1])
     return text == problem.answer
 
 
