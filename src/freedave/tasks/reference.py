@@ -97,7 +97,7 @@ def sample_problem(rng: random.Random) -> tuple[str, str, str, dict]:
 
 
 def generate(split: str, n: int, seed: int) -> list[Problem]:
-    """``n`` problems of ``split`` (held-out prompts are distinct) ("train" or "heldout"), a pure function of the seed."""
+    """``n`` distinct problems of ``split`` ("train" or "heldout"), a pure function of the seed."""
     if split not in ("train", "heldout"):
         raise ValueError(f"split must be 'train' or 'heldout' (got {split!r})")
     want_heldout = split == "heldout"
@@ -106,8 +106,8 @@ def generate(split: str, n: int, seed: int) -> list[Problem]:
     seen: set[str] = set()
     while len(out) < n:
         kind, prompt, answer, meta = sample_problem(rng)
-        if is_heldout(prompt) != want_heldout or (want_heldout and prompt in seen):
-            continue  # the train split may repeat a prompt (perm has few distinct multisets)
+        if is_heldout(prompt) != want_heldout or prompt in seen:
+            continue
         seen.add(prompt)
         out.append(Problem(id=f"reference/{split}/{len(out)}", prompt=prompt, answer=answer, kind=kind, meta=meta))
     return out
