@@ -8,7 +8,7 @@ import torch
 
 from freedave.decoding.common import DecodeError
 from freedave.models.adapters import ReferenceDenoiser
-from freedave.models.loading import Loaded, read_config
+from freedave.models.loading import REFERENCE_PATH, Loaded, read_config
 from freedave.models.reference import ReferenceConfig, ReferenceModel
 
 
@@ -50,6 +50,8 @@ def load_reference(
             tokenizer = AutoTokenizer.from_pretrained(str(path))
         except Exception as e:
             raise DecodeError(f"cannot load the tokenizer in {path}: {type(e).__name__}") from None
+    if tokenizer is None and path.resolve() == REFERENCE_PATH.resolve():
+        raise DecodeError(f"the bundled checkpoint {path} has no tokenizer files; reinstall freedave")
     den = ReferenceDenoiser(model, use_cache=use_cache)
     if family is not None and family != den.family:
         raise DecodeError(f"{path} is a {den.family!r} model; it cannot run as --family {family}")
