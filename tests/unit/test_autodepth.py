@@ -6,7 +6,7 @@ def test_warmup_then_prefers_deep_drafts_when_forwards_are_flat():
     for d in WARMUP:
         assert c.pick(1) == d
         c.observe(d, 0.010, [d], [d])  # every draft accepted, and rows cost nothing extra
-    assert c.pick(1) == max(c.candidates)
+    assert c.pick(1) >= 16
 
 
 def test_prefers_shallow_drafts_when_rows_are_costly_and_chains_short():

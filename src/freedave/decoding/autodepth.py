@@ -3,7 +3,7 @@
 Cost: the wall time of a verification forward, fitted online as ``a + b * rows`` from the
 forwards this run has made. Gain: the expected tokens a prompt commits with depth d,
 ``E[min(r, d)]``, from the chains observed so far (a chain that filled every draft only says
-r >= d, so it counts optimistically as 2d, which makes the chooser try deeper drafts).
+r >= d, so it counts as d + 1: a little optimism that lets the chooser try deeper drafts).
 """
 
 from __future__ import annotations
@@ -12,22 +12,33 @@ from dataclasses import dataclass, field
 
 CANDIDATES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 WARMUP = (4, 8, 16, 2)  # depths tried first, to learn the cost slope and the acceptance
+REDECIDE = 16  # rounds between two decisions
 
 
 @dataclass
 class DepthChooser:
     candidates: tuple[int, ...] = CANDIDATES
     cost: list[tuple[int, float]] = field(default_factory=list)  # (rows, seconds) per forward
-    chains: list[float] = field(default_factory=list)  # observed (or censored) reach per round
+    chains: list[float] = field(default_factory=list)  # observed (or censored, counted as j + 1) reach per round
     rounds: int = 0
+    _choice: int | None = None
+    _decided_at: int = 0
+    _prompts: int = 0
 
     def pick(self, prompts: int) -> int:
         if self.rounds < len(WARMUP):
             return WARMUP[self.rounds]
+        # re-decide every REDECIDE rounds: the choice is cheap but not free next to a ~2 ms forward
+        if self._choice is None or self.rounds - self._decided_at >= REDECIDE or prompts != self._prompts:
+            self._choice, self._decided_at, self._prompts = self._decide(prompts), self.rounds, prompts
+        return self._choice
+
+    def _decide(self, prompts: int) -> int:
         a, b = self._fit()
+        recent = self.chains[-256:]
         best, best_rate = self.candidates[0], -1.0
         for d in self.candidates:
-            gain = sum(min(r, d) for r in self.chains[-256:]) / max(len(self.chains[-256:]), 1)
+            gain = sum(min(r, d) for r in recent) / max(len(recent), 1)
             rate = gain / (a + b * d * prompts)
             if rate > best_rate:
                 best, best_rate = d, rate
@@ -38,7 +49,7 @@ class DepthChooser:
         self.rounds += 1
         self.cost.append((rows, seconds))
         for j, n in zip(accepted, drafted, strict=True):
-            self.chains.append(2.0 * j if j >= n else float(j))
+            self.chains.append(j + 1.0 if j >= n else float(j))
 
     def _fit(self) -> tuple[float, float]:
         pts = self.cost[-64:]
