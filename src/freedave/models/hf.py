@@ -452,7 +452,8 @@ def load_hf(
             )
         from freedave.models.remote import load_remote
 
-        return load_remote(path, raw, family=family, device=device, dtype=dtype, mask_token_id=mask_token_id)
+        return load_remote(path, raw, family=family, device=device, dtype=dtype, mask_token_id=mask_token_id,
+                           trust_remote_code=trust_remote_code)
     fam = family or spec.family
     if fam is None:
         raise DecodeError(f"{path} is a plain {spec.arch} causal LM; pass --family full|shifted|block")

@@ -57,22 +57,25 @@ def load_remote(
     device: str,
     dtype: torch.dtype,
     mask_token_id: int | None,
+    trust_remote_code: bool = False,
 ) -> Loaded:
     from transformers import AutoModel, AutoModelForCausalLM
 
     from freedave.models.hf import find_eos_id, find_mask_id, load_tokenizer, read_json
 
+    if not trust_remote_code:  # the explicit opt-in; never a default
+        raise DecodeError(f"{path}: running a checkpoint's own code needs --trust-remote-code")
     if family is None:
         raise DecodeError(f"{path}: with --trust-remote-code, pass --family full|shifted (the attention family is not known)")
     if family == "block":
         raise DecodeError("--family block is not supported with --trust-remote-code (no common way to pass block-causal attention)")
     log.warning("running %s with its own code: the forward is not made batch-invariant", path)
-    tokenizer = load_tokenizer(path, trust_remote_code=True)
+    tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
     mask_id = find_mask_id(path, raw, tokenizer, mask_token_id)
     model = None
     for cls in (AutoModelForCausalLM, AutoModel):
         try:
-            model = cls.from_pretrained(str(path), trust_remote_code=True, dtype=dtype, use_safetensors=True)
+            model = cls.from_pretrained(str(path), trust_remote_code=trust_remote_code, dtype=dtype, use_safetensors=True)
             break
         except ValueError:
             continue
