@@ -3,7 +3,7 @@
 Loading reads ``config.json``, the safetensors weights (one file or shards listed in
 ``model.safetensors.index.json``), the tokenizer with its chat template, and
 ``generation_config.json``. It never unpickles (``*.bin`` weights are refused) and never imports a
-checkpoint's Python code unless ``trust_remote_code=True`` is given.
+checkpoint's Python code unless the explicit --trust-remote-code opt-in is given.
 
 ``HFDenoiser`` runs the library class's weights in a functional forward built like the reference
 model's: attention one segment at a time over exactly the keys the segment may see, every linear
