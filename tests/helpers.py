@@ -7,13 +7,29 @@ import string
 from pathlib import Path
 
 import torch
+from hypothesis import strategies as st
 
+from freedave.decoding.config import Sampling
 from freedave.models.adapters import ReferenceDenoiser
 from freedave.models.reference import ReferenceConfig, ReferenceModel
 
 FAMILIES = {"block": ("block", False), "full": ("full", False), "shifted": ("full", True)}
 CHARS = string.ascii_letters + string.digits + " +-*=,.:;()[]"
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<mask>"]
+VOCAB = 32  # tiny_denoiser's default vocabulary
+
+# hypothesis strategies shared by the lossless property tests
+sampling_st = st.one_of(
+    st.just(Sampling()),
+    st.builds(
+        Sampling,
+        temperature=st.sampled_from([0.3, 0.7, 1.0, 1.5]),
+        top_k=st.sampled_from([0, 1, 3, 8]),
+        top_p=st.sampled_from([1.0, 0.9, 0.5]),
+        seed=st.integers(0, 2**40),
+    ),
+)
+prompt_st = st.lists(st.integers(4, VOCAB - 1), min_size=1, max_size=9)
 
 
 def tiny_config(family: str = "block", vocab: int = 32, max_len: int = 256, **kw) -> ReferenceConfig:

@@ -9,28 +9,14 @@ from freedave.decoding import (
     DecodeConfig,
     FreeDave,
     FreeDaveThreshold,
-    Sampling,
     Threshold,
     decode_freedave,
     decode_static,
     decode_threshold,
 )
 from freedave.models.approx_cache import ApproxCacheDenoiser
-from helpers import tiny_denoiser
+from helpers import VOCAB, prompt_st, sampling_st, tiny_denoiser
 
-VOCAB = 32
-
-sampling_st = st.one_of(
-    st.just(Sampling()),
-    st.builds(
-        Sampling,
-        temperature=st.sampled_from([0.3, 0.7, 1.0, 1.5]),
-        top_k=st.sampled_from([0, 1, 3, 8]),
-        top_p=st.sampled_from([1.0, 0.9, 0.5]),
-        seed=st.integers(0, 2**40),
-    ),
-)
-prompt_st = st.lists(st.integers(4, VOCAB - 1), min_size=1, max_size=9)
 common = dict(
     family=st.sampled_from(["full", "shifted"]),
     mode=st.sampled_from(["prefix", "dual"]),

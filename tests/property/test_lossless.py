@@ -9,7 +9,6 @@ from freedave.decoding import (
     DecodeConfig,
     FreeDave,
     FreeDaveThreshold,
-    Sampling,
     Threshold,
     attainable_nfe,
     decode_freedave,
@@ -17,21 +16,7 @@ from freedave.decoding import (
     decode_threshold,
     oracle_nfe,
 )
-from helpers import tiny_denoiser
-
-VOCAB = 32
-
-sampling_st = st.one_of(
-    st.just(Sampling()),
-    st.builds(
-        Sampling,
-        temperature=st.sampled_from([0.3, 0.7, 1.0, 1.5]),
-        top_k=st.sampled_from([0, 1, 3, 8]),
-        top_p=st.sampled_from([1.0, 0.9, 0.5]),
-        seed=st.integers(0, 2**40),
-    ),
-)
-prompt_st = st.lists(st.integers(4, VOCAB - 1), min_size=1, max_size=9)
+from helpers import VOCAB, prompt_st, sampling_st, tiny_denoiser
 
 
 @given(
