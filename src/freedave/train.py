@@ -44,7 +44,7 @@ log = logging.getLogger("freedave.train")
 class TrainConfig:
     """Everything that decides the trained weights (with the seed, the run is reproducible)."""
 
-    steps: int = 2000
+    steps: int = 5000
     batch_size: int = 32
     lr: float = 3e-3
     min_lr: float = 2e-4
@@ -53,10 +53,10 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     train_size: int = 200_000
-    hidden_size: int = 96
+    hidden_size: int = 128
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
-    intermediate_size: int = 256
+    intermediate_size: int = 384
     block_size: int = 16
     gen_length: int = 32  # response positions seen in training (whole blocks)
     threads: int = 2

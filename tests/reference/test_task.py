@@ -48,12 +48,16 @@ def test_worked_addition() -> None:
 
 def test_checker() -> None:
     task = ReferenceTask()
-    perm = next(p for p in task.problems(100) if p.kind == "perm")
-    letters = perm.prompt.split(" ", 1)[1]
-    assert task.score(perm, " ".join(reversed(letters)))
-    assert task.score(perm, " ".join(letters) + "\n")
-    assert not task.score(perm, " ".join(letters[:-1]))
-    assert not task.score(perm, letters)  # no separators
+    mark = next(p for p in task.problems(100) if p.kind == "mark")
+    letters = mark.prompt.split(" ", 1)[1]
+    assert task.score(mark, mark.answer) and mark.answer.count("*") == 1
+    assert task.score(mark, "*" + letters[1:])  # any one slot may hold the star
+    assert task.score(mark, letters[:-1] + "*\n")
+    assert not task.score(mark, letters)  # no star
+    assert not task.score(mark, "**" + letters[2:])  # two stars
+    assert not task.score(mark, "*" + letters[1:-1])  # a letter short
+    wrong = "a" if letters[-1] != "a" else "b"
+    assert not task.score(mark, "*" + letters[1:-1] + wrong)  # a changed letter
     add = next(p for p in task.problems(100) if p.kind == "add")
     assert task.score(add, add.answer)
     assert not task.score(add, add.answer[:-1] + "x")

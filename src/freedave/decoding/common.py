@@ -64,7 +64,7 @@ class Canvas:
 
     @property
     def n_masked(self) -> int:
-        return int((self.x[self.layout.prompt_len :] == self.layout.mask_id).sum())
+        return self.x[self.layout.prompt_len :].tolist().count(self.layout.mask_id)
 
     def finish(self) -> None:
         self.done = True
@@ -72,7 +72,7 @@ class Canvas:
 
     def result(self, strategy: str, **extra: Any) -> Result:
         resp = self.layout.response(self.x)
-        decoded = int((self.x[self.layout.prompt_len :] != self.layout.mask_id).sum())
+        decoded = self.x.shape[0] - self.layout.prompt_len - self.n_masked
         return Result(
             index=self.index,
             token_ids=resp,
@@ -148,5 +148,5 @@ def call_model(
             raise DecodeError(f"denoiser returned logits of shape {tuple(out.shape)} for a window of {q.end - q.start}")
         if torch.isnan(out).any():
             raise DecodeError(f"the model returned NaN logits (prompt {canvas.index}); check the weights and --dtype")
-        scorers.append([Scorer(out[r], q.start, cfg.sampling, canvas.index, canvas.layout.mask_id) for r in range(len(rows))])
+        scorers.append(Scorer.batch(out, q.start, cfg.sampling, canvas.index, canvas.layout.mask_id))
     return scorers

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from freedave.decoding.autodepth import DepthChooser
@@ -126,8 +127,9 @@ def _chooser(denoiser: Denoiser) -> DepthChooser:
 def _near_edge(rows: list[Tensor], layout: Layout, depth: int) -> bool:
     """True if drafting ``depth`` steps from some row could reach past its active block."""
     for y in rows:
-        start = layout.active_start(y)
-        if start is not None and int((y[start : start + layout.block_size] == layout.mask_id).sum()) < depth:
+        vals = y.tolist()
+        start = layout.active_start(vals)
+        if start is not None and vals[start : start + layout.block_size].count(layout.mask_id) < depth:
             return True
     return False
 
@@ -138,4 +140,4 @@ def _covers(scorer: Scorer, c: Canvas) -> bool:
 
 
 def _equal(a: Tensor, b: Tensor) -> bool:
-    return bool((a == b).all())
+    return torch.equal(a, b)

@@ -18,23 +18,22 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from freedave.decoding.steps import Layout, Scorer, static_step
+from freedave.decoding.steps import Layout, Scorer, static_choice
 
 
 def draft_decisions(x: Tensor, layout: Layout, scorer: Scorer, step: int) -> list[tuple[int, int]]:
     """The ``(position, token)`` decisions of every static step drafted from one distribution."""
-    out = []
-    y = x
+    out: list[tuple[int, int]] = []
+    vals = x.tolist()
     scorer = scorer.limited(layout.window_end(x, lookahead=True))
     while True:
-        nxt = static_step(y, layout, scorer, step + len(out))
-        if nxt is None:
+        choice = static_choice(vals, layout, scorer, step + len(out))
+        if choice is None:
             return out
-        pos = int((nxt != y).nonzero()[0, 0])
-        out.append((pos, int(nxt[pos])))
-        if layout.is_terminal(nxt):
+        out.append(choice)
+        vals[choice[0]] = choice[1]
+        if layout.is_terminal(vals):
             return out
-        y = nxt
 
 
 def reach_from_trace(drafted: list[list[tuple[int, int]]], taken_pos: list[int], final: Tensor) -> tuple[int, ...]:

@@ -27,27 +27,30 @@ class Layout:
     stop_at_eos: bool = True
     lookahead_blocks: int = 1  # blocks past the active one that drafts may reach
 
-    def active_start(self, y: Tensor) -> int | None:
+    def active_start(self, y: Tensor | list[int]) -> int | None:
         """Start of the first block that still holds a mask, or None when none does."""
-        masked = (y[self.prompt_len :] == self.mask_id).nonzero()
-        if masked.numel() == 0:
+        vals = y.tolist() if isinstance(y, Tensor) else y
+        try:
+            first = vals.index(self.mask_id, self.prompt_len)
+        except ValueError:
             return None
-        first = int(masked[0, 0])
-        return self.prompt_len + (first // self.block_size) * self.block_size
+        return self.prompt_len + ((first - self.prompt_len) // self.block_size) * self.block_size
 
-    def is_terminal(self, y: Tensor) -> bool:
+    def is_terminal(self, y: Tensor | list[int]) -> bool:
         """Finished: no mask left, or a completed block holds EOS (stop after the EOS block)."""
-        start = self.active_start(y)
+        vals = y.tolist() if isinstance(y, Tensor) else y
+        start = self.active_start(vals)
         if start is None:
             return True
         if self.stop_at_eos and self.eos_id is not None:
-            return bool((y[self.prompt_len : start] == self.eos_id).any())
+            return self.eos_id in vals[self.prompt_len : start]
         return False
 
     def response(self, y: Tensor) -> list[int]:
         """Tokens of the completed blocks, cut before the first EOS."""
-        start = self.active_start(y)
-        out = y[self.prompt_len : start if start is not None else y.shape[0]].tolist()
+        vals = y.tolist()
+        start = self.active_start(vals)
+        out = vals[self.prompt_len : start if start is not None else len(vals)]
         if self.eos_id is not None and self.eos_id in out:
             out = out[: out.index(self.eos_id)]
         return out
@@ -71,29 +74,68 @@ class Scorer:
 
     def __init__(self, logits: Tensor, start: int, sampling: Sampling, stream: int, mask_id: int) -> None:
         logits = logits.double()
-        logits[:, mask_id] = float("-inf")  # the mask token is never a decision
+        logits[..., mask_id] = float("-inf")  # the mask token is never a decision
+        self._setup(logits, start, sampling, stream)
+
+    def _setup(self, logits: Tensor, start: int, sampling: Sampling, stream: int) -> None:
         self.logits = logits  # [W, V] float64, positions start .. start + W - 1
         self.start = start
         self.end = start + logits.shape[0]
         self.sampling = sampling
         self.stream = stream
-        self._memo: dict[str, tuple[Tensor, Tensor]] = {}  # shared with limited() views
+        self._greedy: tuple[list[int], list[float]] | None = None  # shared with limited() views
+
+    @classmethod
+    def batch(cls, logits: Tensor, start: int, sampling: Sampling, stream: int, mask_id: int) -> list[Scorer]:
+        """One scorer per row of ``logits [R, W, V]``; greedy decisions of all rows in one pass.
+
+        Every op here is row-wise over the vocabulary, so a row's decisions are bit-identical to
+        ``Scorer(logits[r], ...)``: batching rows changes nothing but the number of kernel calls.
+        """
+        logits = logits.double()
+        logits[..., mask_id] = float("-inf")
+        out = []
+        for r in range(logits.shape[0]):
+            sc = cls.__new__(cls)
+            sc._setup(logits[r], start, sampling, stream)
+            out.append(sc)
+        if sampling.greedy:
+            conf, tok = torch.softmax(logits, dim=-1).max(dim=-1)
+            for sc, t, c in zip(out, tok.tolist(), conf.tolist(), strict=True):
+                sc._greedy = (t, c)
+        return out
 
     def limited(self, end: int) -> Scorer:
         """The same distribution, but steps may not use positions at or beyond ``end``."""
+        if self.sampling.greedy:
+            self.greedy_table()  # computed once, shared with the view
         view = copy.copy(self)
         view.end = min(self.end, end)
         return view
+
+    def greedy_table(self) -> tuple[list[int], list[float]]:
+        """Argmax token and its probability for every window row (computed once)."""
+        if self._greedy is None:
+            conf, tok = torch.softmax(self.logits, dim=-1).max(dim=-1)
+            self._greedy = (tok.tolist(), conf.tolist())
+        return self._greedy
+
+    def decide(self, positions: list[int], step: int) -> tuple[list[int], list[float]]:
+        """``(tokens, confidences)`` for ``positions`` at base step ``step``, as Python lists."""
+        if self.sampling.greedy:
+            tok, conf = self.greedy_table()
+            return [tok[p - self.start] for p in positions], [conf[p - self.start] for p in positions]
+        t, c = self(torch.tensor(positions, dtype=torch.long, device=self.logits.device), step)
+        return t.tolist(), c.tolist()
 
     def __call__(self, positions: Tensor, step: int) -> tuple[Tensor, Tensor]:
         """``(tokens [M], confidence [M] float64)`` for ``positions [M]`` at base step ``step``."""
         rows = positions - self.start
         if self.sampling.greedy:
-            if "greedy" not in self._memo:
-                conf, tok = torch.softmax(self.logits, dim=-1).max(dim=-1)
-                self._memo["greedy"] = (tok, conf)
-            tok, conf = self._memo["greedy"]
-            return tok[rows], conf[rows]
+            tok, conf = self.greedy_table()
+            tok_t = torch.tensor(tok, dtype=torch.long, device=self.logits.device)
+            conf_t = torch.tensor(conf, dtype=torch.float64, device=self.logits.device)
+            return tok_t[rows], conf_t[rows]
         logits = self.logits[rows]
         probs = filtered_probs(logits, self.sampling)
         cdf = probs.cumsum(dim=-1)
@@ -119,38 +161,48 @@ def filtered_probs(logits: Tensor, sampling: Sampling) -> Tensor:
     return probs
 
 
-def _masked_in_active(y: Tensor, layout: Layout, scorer: Scorer) -> Tensor | None:
-    start = layout.active_start(y)
+def _masked_in_active(vals: list[int], layout: Layout, scorer: Scorer) -> list[int] | None:
+    start = layout.active_start(vals)
     if start is None:
         return None
-    end = min(start + layout.block_size, y.shape[0])
+    end = min(start + layout.block_size, len(vals))
     if end > scorer.end:  # the active block lies beyond this forward's window
         return None
-    return start + (y[start:end] == layout.mask_id).nonzero().squeeze(1)
+    return [i for i in range(start, end) if vals[i] == layout.mask_id]
+
+
+def static_choice(y: Tensor | list[int], layout: Layout, scorer: Scorer, step: int) -> tuple[int, int] | None:
+    """``(position, token)`` of the static step from ``y``: the most confident masked position of
+    the active block (ties: lower position), or None when the window does not cover that block."""
+    vals = y.tolist() if isinstance(y, Tensor) else y
+    pos = _masked_in_active(vals, layout, scorer)
+    if pos is None:
+        return None
+    tok, conf = scorer.decide(pos, step)
+    best = max(range(len(pos)), key=conf.__getitem__)  # first maximum = lowest position
+    return pos[best], tok[best]
 
 
 def static_step(y: Tensor, layout: Layout, scorer: Scorer, step: int) -> Tensor | None:
     """Unmask the most confident masked position of the active block (ties: lower position)."""
-    pos = _masked_in_active(y, layout, scorer)
-    if pos is None:
+    choice = static_choice(y, layout, scorer, step)
+    if choice is None:
         return None
-    tok, conf = scorer(pos, step)
-    best = int(torch.argmax(conf))  # first maximum = lowest position
     out = y.clone()
-    out[pos[best]] = tok[best]
+    out[choice[0]] = choice[1]
     return out
 
 
 def threshold_step(y: Tensor, layout: Layout, scorer: Scorer, step: int, tau: float) -> Tensor | None:
     """Unmask every masked position of the active block with confidence >= tau, at least one."""
-    pos = _masked_in_active(y, layout, scorer)
+    pos = _masked_in_active(y.tolist(), layout, scorer)
     if pos is None:
         return None
-    tok, conf = scorer(pos, step)
-    take = conf >= tau
-    take[int(torch.argmax(conf))] = True
+    tok, conf = scorer.decide(pos, step)
+    best = max(range(len(pos)), key=conf.__getitem__)
+    take = [i for i in range(len(pos)) if conf[i] >= tau or i == best]
     out = y.clone()
-    out[pos[take]] = tok[take]
+    out[[pos[i] for i in take]] = torch.tensor([tok[i] for i in take], dtype=out.dtype, device=out.device)
     return out
 
 

@@ -288,28 +288,40 @@ class ReferenceModel(PreTrainedModel):
         if segs and segs[0][0] < past:
             raise ValueError(f"cache length {past} is not on a block boundary")
         r = tokens.shape[0]
+        # Block family: positions past..start (prompt and finished blocks not yet cached) hold the
+        # same tokens in every row, so they run once, on row 0, and only the window start..stop
+        # runs per row. Per-row results are unchanged: every op is batch-invariant.
+        split = start if not (full or shift) else past
         cos, sin = self._rope(stop, tokens.device)
-        cos, sin = cos[past:stop], sin[past:stop]
-        h = self.embed_tokens(tokens[:, past:stop])
+        shared = self.embed_tokens(tokens[:1, past:split]) if split > past else None
+        h = self.embed_tokens(tokens[:, split:stop])
+        shared_segs = [(lo, hi) for lo, hi in segs if hi <= split]
+        own_segs = [(lo, hi) for lo, hi in segs if hi > split]
         new_keys: list[Tensor] = []
         new_values: list[Tensor] = []
         for i, layer in enumerate(self.layers):
-            q, k, v = layer.qkv(h, cos, sin)
-            if past:
-                k_all = torch.cat([cache.keys[i].expand(r, -1, -1, -1), k], dim=2)
-                v_all = torch.cat([cache.values[i].expand(r, -1, -1, -1), v], dim=2)
+            k_pre = cache.keys[i] if past else None  # [1, H, past, Dh]: keys every row sees
+            v_pre = cache.values[i] if past else None
+            if shared is not None:
+                qs, ks, vs = layer.qkv(shared, cos[past:split], sin[past:split])
+                k_pre = ks.contiguous() if k_pre is None else torch.cat([k_pre, ks], dim=2)
+                v_pre = vs.contiguous() if v_pre is None else torch.cat([v_pre, vs], dim=2)
+                outs = [F.scaled_dot_product_attention(qs[:, :, lo - past : hi - past], k_pre[:, :, :hi], v_pre[:, :, :hi])
+                        for lo, hi in shared_segs]
+                shared = layer.finish(shared, torch.cat(outs, dim=2) if len(outs) > 1 else outs[0])
+                if cache is not None and not full:
+                    new_keys.append(ks.contiguous())
+                    new_values.append(vs.contiguous())
+            q, k, v = layer.qkv(h, cos[split:stop], sin[split:stop])
+            if k_pre is not None:
+                k_all = torch.cat([k_pre.expand(r, -1, -1, -1), k], dim=2)
+                v_all = torch.cat([v_pre.expand(r, -1, -1, -1), v], dim=2)
             else:
                 k_all, v_all = k.contiguous(), v.contiguous()
-            outs = []
-            for lo, hi in segs:
-                qs = q[:, :, lo - past : hi - past]
-                outs.append(F.scaled_dot_product_attention(qs, k_all[:, :, :hi], v_all[:, :, :hi]))
-            attn = torch.cat(outs, dim=2) if len(outs) > 1 else outs[0]
-            h = layer.finish(h, attn)
-            if cache is not None and not full and start > past:
-                new_keys.append(k[:1, :, : start - past].contiguous())
-                new_values.append(v[:1, :, : start - past].contiguous())
-        lo, hi = start - shift - past, end - shift - past
+            outs = [F.scaled_dot_product_attention(q[:, :, lo - split : hi - split], k_all[:, :, :hi], v_all[:, :, :hi])
+                    for lo, hi in own_segs]
+            h = layer.finish(h, torch.cat(outs, dim=2) if len(outs) > 1 else outs[0])
+        lo, hi = start - shift - split, end - shift - split
         hs = h[:, max(lo, 0) : hi]
         if lo < 0:  # shifted logits: position 0 keeps its own hidden state
             hs = torch.cat([h[:, :1], hs], dim=1)

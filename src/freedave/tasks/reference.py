@@ -7,10 +7,13 @@ Three kinds, chosen for what they show about decoders (DESIGN.md §5):
   carry, then the last digit of each column read right to left). One right answer; its structure
   tokens and copied digits are certain while sums wait on carries, so the static order is stable
   and FreeDave drafts long runs.
-- ``perm``: write any arrangement of a multiset of letters with one dominant letter, e.g.
-  ``perm aaaaaaaaaaabb`` -> ``a a b a a a a a a a a b a``. Many right answers (checked for validity,
-  not exact match). Every slot's argmax is the dominant letter, so threshold decoding writes it
-  everywhere once its share passes tau: the kind where threshold loses and static does not.
+- ``mark``: repeat a string of 27-31 letters with exactly one of them (any one) replaced by ``*``,
+  e.g. ``mark qwertyuiopasdfghjklzxcvbnmq`` -> ``qwer*yuiopasdfghjklzxcvbnmq``. Many right answers
+  (checked for validity, not exact match). While no ``*`` is written, each of the k letters still
+  masked is a ``*`` with probability about 1/k, so every slot is individually confident (>= 0.9 in
+  the last block) that it keeps its letter, yet they cannot all keep it. Static decoding commits
+  one slot at a time and writes the ``*`` where it is forced; threshold decoding commits every slot
+  above tau at once and writes no ``*``: the kind where threshold loses and static does not.
 - ``copy``: repeat a random string. Confident everywhere: threshold is exact and fast here.
 
 Problems are a pure function of ``(split, index)``; a prompt belongs to the held-out split when a
@@ -21,18 +24,17 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections import Counter
 
 from freedave.tasks.base import Problem
 
-KINDS = ("add", "perm", "copy")
-KIND_WEIGHTS = (0.45, 0.35, 0.20)
+KINDS = ("add", "mark", "copy")
+KIND_WEIGHTS = (0.40, 0.40, 0.20)
 HELDOUT_SHARE = 0.1  # fraction of the prompt space reserved for evaluation
 HELDOUT_SEED = 20240901
 COPY_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
-PERM_LETTERS = "abcde"
+MARK_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 ADD_DIGITS = 3  # operands zero-padded: fixed layouts keep every lookup at a fixed offset
-PERM_LENGTH = 13
+MARK_LENGTHS = (27, 31)  # inclusive: the last block always holds 11-15 letters
 COPY_LENGTH = 28
 MAX_RESPONSE_CHARS = 31  # + EOS fits in 32 response positions (2 blocks of 16)
 
@@ -65,21 +67,10 @@ def gen_add(rng: random.Random) -> tuple[str, str, dict]:
     return prompt, worked_addition(a, b, ADD_DIGITS), {"a": a, "b": b}
 
 
-def gen_perm(rng: random.Random) -> tuple[str, str, dict]:
-    n = PERM_LENGTH
-    letters = rng.sample(PERM_LETTERS, rng.randint(2, 3))
-    dominant_share = rng.uniform(0.6, 0.95)
-    dominant = min(max(round(n * dominant_share), n // 2 + 1), n - (len(letters) - 1))
-    counts = {letters[0]: dominant}
-    rest = n - dominant
-    for i, ch in enumerate(letters[1:]):
-        left = len(letters) - 2 - i  # letters still to fill after this one
-        counts[ch] = rest if left == 0 else rng.randint(1, rest - left)
-        rest -= counts[ch]
-    multiset = "".join(sorted(ch * k for ch, k in counts.items()))
-    arrangement = list(multiset)
-    rng.shuffle(arrangement)
-    return f"perm {multiset}", " ".join(arrangement), {"counts": counts}
+def gen_mark(rng: random.Random) -> tuple[str, str, dict]:
+    s = "".join(rng.choice(MARK_ALPHABET) for _ in range(rng.randint(*MARK_LENGTHS)))
+    star = rng.randrange(len(s))
+    return f"mark {s}", s[:star] + "*" + s[star + 1 :], {"star": star}
 
 
 def gen_copy(rng: random.Random) -> tuple[str, str, dict]:
@@ -87,7 +78,7 @@ def gen_copy(rng: random.Random) -> tuple[str, str, dict]:
     return f"copy {s}", s, {}
 
 
-GENERATORS = {"add": gen_add, "perm": gen_perm, "copy": gen_copy}
+GENERATORS = {"add": gen_add, "mark": gen_mark, "copy": gen_copy}
 
 
 def sample_problem(rng: random.Random) -> tuple[str, str, str, dict]:
@@ -123,13 +114,14 @@ def train_problems(n: int, seed: int = 0) -> list[Problem]:
 
 
 def check(problem: Problem, completion: str) -> bool:
-    """True when ``completion`` answers ``problem`` (exact for add/copy, valid for perm)."""
+    """True when ``completion`` answers ``problem`` (exact for add/copy, valid for mark)."""
     text = completion.strip()
-    if problem.kind == "perm":
-        letters = text.split(" ")
-        if any(len(ch) != 1 for ch in letters):
+    if problem.kind == "mark":
+        source = problem.prompt.split(" ", 1)[1]
+        if len(text) != len(source) or text.count("*") != 1:
             return False
-        return Counter(letters) == Counter(problem.prompt.split(" ", 1)[1])
+        star = text.index("*")
+        return text[:star] == source[:star] and text[star + 1 :] == source[star + 1 :]
     return text == problem.answer
 
 
