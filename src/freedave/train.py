@@ -44,7 +44,7 @@ log = logging.getLogger("freedave.train")
 class TrainConfig:
     """Everything that decides the trained weights (with the seed, the run is reproducible)."""
 
-    steps: int = 5000
+    steps: int = 4000
     batch_size: int = 32
     lr: float = 3e-3
     min_lr: float = 2e-4
@@ -53,10 +53,10 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     train_size: int = 200_000
-    hidden_size: int = 128
+    hidden_size: int = 96
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
-    intermediate_size: int = 384
+    intermediate_size: int = 256
     block_size: int = 16
     gen_length: int = 32  # response positions seen in training (whole blocks)
     threads: int = 2
@@ -307,6 +307,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise DecodeError(f"--out {out} exists and is not a folder")
+    if not log.isEnabledFor(logging.INFO):  # the loss log is part of the run's output
+        log.setLevel(logging.INFO)
+        if not logging.getLogger().handlers:
+            logging.basicConfig(format="%(message)s")
     summary = train(cfg, out, progress=not args.no_progress)
     if args.json:
         print(json.dumps(summary))

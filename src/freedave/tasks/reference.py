@@ -7,10 +7,10 @@ Three kinds, chosen for what they show about decoders (DESIGN.md §5):
   carry, then the last digit of each column read right to left). One right answer; its structure
   tokens and copied digits are certain while sums wait on carries, so the static order is stable
   and FreeDave drafts long runs.
-- ``mark``: repeat a string of 27-31 letters with exactly one of them (any one) replaced by ``*``,
-  e.g. ``mark qwertyuiopasdfghjklzxcvbnmq`` -> ``qwer*yuiopasdfghjklzxcvbnmq``. Many right answers
+- ``mark``: repeat a string of 31 letters with exactly one of them (any one) replaced by ``*``,
+  e.g. ``mark qwertyuiopasdfghjklzxcvbnmqwert`` -> ``qwer*yuiopasdfghjklzxcvbnmqwert``. Many right answers
   (checked for validity, not exact match). While no ``*`` is written, each of the k letters still
-  masked is a ``*`` with probability about 1/k, so every slot is individually confident (>= 0.9 in
+  masked is a ``*`` with probability about 1/k, so every slot is individually confident (14/15 in
   the last block) that it keeps its letter, yet they cannot all keep it. Static decoding commits
   one slot at a time and writes the ``*`` where it is forced; threshold decoding commits every slot
   above tau at once and writes no ``*``: the kind where threshold loses and static does not.
@@ -34,7 +34,7 @@ HELDOUT_SEED = 20240901
 COPY_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 MARK_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 ADD_DIGITS = 3  # operands zero-padded: fixed layouts keep every lookup at a fixed offset
-MARK_LENGTHS = (27, 31)  # inclusive: the last block always holds 11-15 letters
+MARK_LENGTH = 31  # the second block holds 15 letters and the EOS
 COPY_LENGTH = 28
 MAX_RESPONSE_CHARS = 31  # + EOS fits in 32 response positions (2 blocks of 16)
 
@@ -68,7 +68,7 @@ def gen_add(rng: random.Random) -> tuple[str, str, dict]:
 
 
 def gen_mark(rng: random.Random) -> tuple[str, str, dict]:
-    s = "".join(rng.choice(MARK_ALPHABET) for _ in range(rng.randint(*MARK_LENGTHS)))
+    s = "".join(rng.choice(MARK_ALPHABET) for _ in range(MARK_LENGTH))
     star = rng.randrange(len(s))
     return f"mark {s}", s[:star] + "*" + s[star + 1 :], {"star": star}
 
