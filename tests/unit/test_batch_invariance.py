@@ -30,7 +30,8 @@ def test_row_alone_equals_row_in_any_batch(family):
             assert torch.equal(out[place], alone[0]), (batch, place)
 
 
-def test_cached_window_equals_uncached_bit_for_bit():
+@pytest.mark.parametrize("rows", [1, 3])  # one row: static's forward; several: a verification
+def test_cached_window_equals_uncached_bit_for_bit(rows: int):
     model = tiny_model("block", seed=2)
     g = torch.Generator().manual_seed(1)
     p, b = 6, 4
@@ -44,10 +45,12 @@ def test_cached_window_equals_uncached_bit_for_bit():
         x[1:, start + 1] = 7
         x[2, start + 2 : start + b + 2] = 9  # one row drafts into the next block
         end = min(start + 2 * b, x.shape[1])
-        cached = model.window_logits(x, p, b, start, end, cache)
-        uncached = model.window_logits(x, p, b, start, end, None)
+        cached = model.window_logits(x[:rows], p, b, start, end, cache)
+        uncached = model.window_logits(x[:rows], p, b, start, end, None)
         assert torch.equal(cached, uncached), blk
-        assert cache.length == start
+        assert cache.length == start  # finished blocks are written into the cache as they pass
+        if rows > 1:
+            assert torch.equal(cached[:1], model.window_logits(x[:1], p, b, start, end, None)), blk
 
 
 def test_cached_static_equals_uncached_static():

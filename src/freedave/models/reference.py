@@ -288,10 +288,10 @@ class ReferenceModel(PreTrainedModel):
         if segs and segs[0][0] < past:
             raise ValueError(f"cache length {past} is not on a block boundary")
         r = tokens.shape[0]
-        # Block family: positions past..start (prompt and finished blocks not yet cached) hold the
-        # same tokens in every row, so they run once, on row 0, and only the window start..stop
-        # runs per row. Per-row results are unchanged: every op is batch-invariant.
-        split = start if not (full or shift) else past
+        # Block family, several rows: positions past..start (prompt and finished blocks not yet
+        # cached) hold the same tokens in every row, so they run once, on row 0, and only the window
+        # start..stop runs per row. Per-row results are unchanged: every op is batch-invariant.
+        split = start if not (full or shift) and r > 1 else past
         cos, sin = self._rope(stop, tokens.device)
         shared = self.embed_tokens(tokens[:1, past:split]) if split > past else None
         h = self.embed_tokens(tokens[:, split:stop])
@@ -321,6 +321,9 @@ class ReferenceModel(PreTrainedModel):
             outs = [F.scaled_dot_product_attention(q[:, :, lo - split : hi - split], k_all[:, :, :hi], v_all[:, :, :hi])
                     for lo, hi in own_segs]
             h = layer.finish(h, torch.cat(outs, dim=2) if len(outs) > 1 else outs[0])
+            if cache is not None and not full and start > split:  # finished blocks computed per row
+                new_keys.append(k[:1, :, : start - split].contiguous())
+                new_values.append(v[:1, :, : start - split].contiguous())
         lo, hi = start - shift - split, end - shift - split
         hs = h[:, max(lo, 0) : hi]
         if lo < 0:  # shifted logits: position 0 keeps its own hidden state
