@@ -83,7 +83,7 @@ def read_prompts(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    strategy = make_strategy(args.strategy, parse_depth(args.draft_depth), args.threshold)
+    strategy = make_strategy(args.strategy, parse_depth(args.draft_depth), args.threshold, not args.no_cross_blocks)
     sampling = Sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
     if args.block_size is not None and args.block_size < 1:
         raise DecodeError(f"--block-size must be >= 1 (got {args.block_size})")
@@ -143,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--prompts-file", help="a file with one prompt per line")
     g.add_argument("--strategy", default="freedave", help="static | threshold | freedave | freedave-threshold")
     g.add_argument("--draft-depth", default="8", help="drafts per verification forward, or 'auto'")
+    g.add_argument("--no-cross-blocks", action="store_true",
+                   help="FreeDave drafts stop at the block edge (no next-block logits; cheaper forwards on CPU)")
     g.add_argument("--threshold", type=float, default=0.9, help="tau for threshold strategies")
     g.add_argument("--chat", action="store_true", help="apply the tokenizer's chat template")
     g.add_argument("--deterministic", action="store_true",

@@ -20,7 +20,7 @@ def test_json_lines_and_freedave_equals_static(capsys, tiny_ckpt):
     assert code == 0
     static = [json.loads(line) for line in out.splitlines()]
     assert len(static) == 2 and all(row.keys() >= FIELDS for row in static)
-    for extra in (["--draft-depth", "2"], ["--draft-depth", "8"], ["--temperature", "0.8", "--top-p", "0.9", "--seed", "3"]):
+    for extra in (["--draft-depth", "2"], ["--draft-depth", "8"], ["--draft-depth", "8", "--no-cross-blocks"], ["--temperature", "0.8", "--top-p", "0.9", "--seed", "3"]):
         code, out, _ = run(capsys, *base, "--strategy", "freedave", *extra)
         fast = [json.loads(line) for line in out.splitlines()]
         if "--temperature" in extra:

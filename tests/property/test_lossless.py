@@ -29,14 +29,15 @@ from helpers import VOCAB, prompt_st, sampling_st, tiny_denoiser
     sampling=sampling_st,
     use_cache=st.booleans(),
     lookahead=st.sampled_from([1, 0]),
+    cross_blocks=st.booleans(),
 )
 def test_freedave_equals_static(family, model_seed, prompts, block_size, max_new_tokens, depth, sampling, use_cache,
-                                lookahead):
+                                lookahead, cross_blocks):
     den = tiny_denoiser(family, model_seed, VOCAB, use_cache=use_cache)
     den.draft_lookahead_blocks = lookahead  # 0: drafts stop at the block edge (approximate caches)
     cfg = DecodeConfig(max_new_tokens=max_new_tokens, block_size=block_size, sampling=sampling)
     static = decode_static(den, prompts, cfg, trace=True)
-    fast = decode_freedave(den, prompts, cfg, FreeDave(depth))
+    fast = decode_freedave(den, prompts, cfg, FreeDave(depth, cross_blocks=cross_blocks))
     for s, f in zip(static, fast, strict=True):
         assert f.token_ids == s.token_ids
         assert f.steps == s.steps

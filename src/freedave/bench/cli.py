@@ -22,7 +22,8 @@ def parse_list(flag: str, value: str | None, kind: type) -> tuple | None:
 
 
 FLAGS = ("model", "task", "data", "limit", "strategies", "draft_depths", "thresholds", "temperature", "seed",
-         "block_size", "max_new_tokens", "device", "dtype", "batch_size", "threads", "cache", "quick", "json", "out", "no_warmup")
+         "block_size", "max_new_tokens", "device", "dtype", "batch_size", "threads", "cache", "quick", "json", "out", "no_warmup",
+         "no_cross_blocks")
 
 
 def parse_depths(value: str | None) -> tuple | None:
@@ -73,6 +74,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         cache=args.cache,
         quick=args.quick,
         warmup=not args.no_warmup,
+        cross_blocks=not args.no_cross_blocks,
     )
     if args.threads is not None:
         if args.threads < 1:
@@ -123,6 +125,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--json", default=None, metavar="PATH", help="write {meta, rows} JSON here ('-' = stdout, no progress)")
     p.add_argument("--out", default=None, metavar="DIR", help="write results.json, report.md and PNG plots here")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    p.add_argument("--no-cross-blocks", action="store_true",
+                   help="FreeDave drafts stop at the block edge (forwards never widen to the next block)")
     p.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up decode (not for reported numbers)")
     p.set_defaults(func=cmd_bench)
     return p

@@ -64,6 +64,7 @@ class BenchConfig:
     cache: str = "none"  # "prefix" | "dual": approximate KV cache (full/shifted families)
     quick: bool = False
     warmup: bool = True
+    cross_blocks: bool = True  # FreeDave drafts may continue into the next block
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
@@ -114,9 +115,9 @@ class BenchConfig:
         if "threshold" in self.strategies or "freedave-threshold" in self.strategies:
             out += [Threshold(t) for t in self.taus]
         if "freedave" in self.strategies:
-            out += [FreeDave(d) for d in self.depths]
+            out += [FreeDave(d, self.cross_blocks) for d in self.depths]
         if "freedave-threshold" in self.strategies:
-            out += [FreeDaveThreshold(d, t) for t in self.taus for d in self.depths]
+            out += [FreeDaveThreshold(d, t, self.cross_blocks) for t in self.taus for d in self.depths]
         return out
 
 
@@ -246,6 +247,7 @@ def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool =
                 "strategy": s.name,
                 "draft_depth": getattr(s, "draft_depth", None),
                 "threshold": getattr(s, "threshold", None),
+                "cross_blocks": getattr(s, "cross_blocks", None),
                 "task": task.name,
                 "n": n,
                 "accuracy": sum(score(i, r) for i, r in enumerate(res)) / n,

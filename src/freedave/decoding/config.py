@@ -71,6 +71,9 @@ class FreeDave:
     """Paper Algorithm 2 over static steps: output identical to ``Static``."""
 
     draft_depth: int | str = 4
+    # drafts continue past a block they complete, using next-block logits the previous forward
+    # computed; off: drafts stop at the block edge and forwards never widen to the next block
+    cross_blocks: bool = True
     name = "freedave"
 
     def __post_init__(self) -> None:
@@ -83,6 +86,7 @@ class FreeDaveThreshold:
 
     draft_depth: int | str = 4
     threshold: float = 0.9
+    cross_blocks: bool = True
     name = "freedave-threshold"
 
     def __post_init__(self) -> None:
@@ -94,16 +98,16 @@ Strategy = Static | Threshold | FreeDave | FreeDaveThreshold
 STRATEGIES = {"static": Static, "threshold": Threshold, "freedave": FreeDave, "freedave-threshold": FreeDaveThreshold}
 
 
-def make_strategy(name: str, draft_depth: int | str = 4, threshold: float = 0.9) -> Strategy:
+def make_strategy(name: str, draft_depth: int | str = 4, threshold: float = 0.9, cross_blocks: bool = True) -> Strategy:
     """Build a strategy by its CLI name."""
     if name == "static":
         return Static()
     if name == "threshold":
         return Threshold(threshold)
     if name == "freedave":
-        return FreeDave(draft_depth)
+        return FreeDave(draft_depth, cross_blocks)
     if name == "freedave-threshold":
-        return FreeDaveThreshold(draft_depth, threshold)
+        return FreeDaveThreshold(draft_depth, threshold, cross_blocks)
     raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -59,6 +60,9 @@ def decode_freedave(
     chooser = _chooser(denoiser) if strategy.draft_depth == "auto" else None
     depth = 0 if chooser else int(strategy.draft_depth)
     canvases = new_canvases(denoiser, prompts, cfg, device, first_index)
+    if not strategy.cross_blocks:
+        for c in canvases:
+            c.layout = replace(c.layout, lookahead_blocks=0)
     for c in canvases:
         if c.layout.is_terminal(c.x):
             c.finish()
@@ -81,8 +85,13 @@ def decode_freedave(
         drafts = {c.index: make_drafts(c, current[c.index], step, depth) for c in active}
         # 3. verify: one batched forward over every draft that is not already a finished state
         rows = {c.index: [y for y in drafts[c.index] if not c.layout.is_terminal(y)] for c in active}
-        # lookahead logits (the next block) only where a draft could cross the block edge next round
-        jobs = [(c, rows[c.index], _near_edge(rows[c.index], c.layout, depth)) for c in active if rows[c.index]]
+        # lookahead logits (the next block) only where the draft likely to be accepted could reach
+        # the block edge within a likely chain next round (a wrong guess only shortens next drafts)
+        jobs = []
+        for c in active:
+            if rows[c.index]:
+                expect = _expected_chain(c)
+                jobs.append((c, rows[c.index], _near_edge(rows[c.index][:expect], c.layout, min(depth, expect))))
         t0 = time.perf_counter()
         verified = dict(zip([c.index for c, _, _ in jobs], call_model(denoiser, jobs, cfg), strict=True))
         elapsed = time.perf_counter() - t0
@@ -122,6 +131,14 @@ def _chooser(denoiser: Denoiser) -> DepthChooser:
         with contextlib.suppress(AttributeError):  # a denoiser with __slots__ learns per call
             denoiser._freedave_depth_chooser = chooser  # type: ignore[attr-defined]
     return chooser
+
+
+def _expected_chain(c: Canvas, recent: int = 4) -> int:
+    """A guess at how many drafts the next verification accepts: one more than the recent mean."""
+    if not c.accepted:
+        return 1 << 30  # no history: assume every draft is accepted
+    last = c.accepted[-recent:]
+    return -(-sum(last) // len(last)) + 1
 
 
 def _near_edge(rows: list[Tensor], layout: Layout, depth: int) -> bool:
