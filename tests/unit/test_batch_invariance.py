@@ -99,3 +99,27 @@ def test_engineered_near_ties_give_identical_output():
         assert fast.nfe <= static.nfe
     # the near-tied order matters: decoding left to right would give other tokens
     assert static.token_ids != [4 + (2 + i) % 3 for i in range(24)]
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_row_ends_give_each_row_its_own_window_bit_for_bit(cached: bool):
+    """Rows that need fewer positions (no next-block logits) stop early; no row's logits change."""
+    model = tiny_model("block", seed=4)
+    g = torch.Generator().manual_seed(3)
+    p, b = 5, 4
+    x = torch.randint(4, 32, (4, p + 3 * b), generator=g)
+    x[:, :p] = x[0, :p]
+    start = p
+    x[:, start:] = MASK
+    for i in range(4):
+        x[i, start : start + i] = 9  # row i has i tokens of the active block committed
+    x[3, start : start + b + 1] = 8  # row 3 completed the block and drafted into the next
+    ends = (start + b, start + 2 * b, start + b, start + 3 * b)
+    cache = KVCache() if cached else None
+    if cached:
+        model.window_logits(x[:1], p, b, start, start + b, cache)  # prefill the prompt
+    out = model.window_logits(x, p, b, start, max(ends), cache, row_ends=ends)
+    assert out.shape[:2] == (4, 3 * b)
+    for i, e in enumerate(ends):
+        alone = model.window_logits(x[i : i + 1], p, b, start, e, None)
+        assert torch.equal(out[i, : e - start], alone[0]), i

@@ -127,26 +127,33 @@ def new_canvases(
 
 def call_model(
     denoiser: Denoiser,
-    jobs: Sequence[tuple[Canvas, list[Tensor], bool]],
+    jobs: Sequence[tuple[Canvas, list[Tensor], bool | Sequence[bool]]],
     cfg: DecodeConfig,
 ) -> list[list[Scorer]]:
     """One batched forward: for each ``(canvas, rows, lookahead)`` the scorers of its rows.
 
-    Rows of a canvas share its committed state before the active block. Every canvas that takes
-    part is charged one NFE, here and nowhere else.
+    ``lookahead`` (one flag, or one per row) asks for the next block's logits too. Rows of a canvas
+    share its committed state before the active block. Every canvas that takes part is charged one
+    NFE, here and nowhere else.
     """
-    queries = []
+    queries, row_ends = [], []
     for canvas, rows, lookahead in jobs:
-        start = canvas.layout.active_start(canvas.x)
-        end = max(canvas.layout.window_end(r, lookahead) for r in rows)
-        queries.append(Query(torch.stack(rows), canvas.layout.prompt_len, cfg.block_size, start, end, canvas.cache))
+        flags = [lookahead] * len(rows) if isinstance(lookahead, bool) else list(lookahead)
+        ends = [canvas.layout.window_end(r, la) for r, la in zip(rows, flags, strict=True)]
+        start, end = canvas.layout.active_start(canvas.x), max(ends)
+        per_row = tuple(ends) if min(ends) < end else None
+        queries.append(Query(torch.stack(rows), canvas.layout.prompt_len, cfg.block_size, start, end, canvas.cache, per_row))
+        row_ends.append(ends)
     outputs = denoiser.logits(queries)
     scorers = []
-    for (canvas, rows, _), q, out in zip(jobs, queries, outputs, strict=True):
+    for (canvas, rows, _), q, out, ends in zip(jobs, queries, outputs, row_ends, strict=True):
         canvas.nfe += 1
         if out.shape[:2] != (len(rows), q.end - q.start):
             raise DecodeError(f"denoiser returned logits of shape {tuple(out.shape)} for a window of {q.end - q.start}")
         if torch.isnan(out).any():
             raise DecodeError(f"the model returned NaN logits (prompt {canvas.index}); check the weights and --dtype")
-        scorers.append(Scorer.batch(out, q.start, cfg.sampling, canvas.index, canvas.layout.mask_id))
+        row_scorers = Scorer.batch(out, q.start, cfg.sampling, canvas.index, canvas.layout.mask_id)
+        for sc, e in zip(row_scorers, ends, strict=True):
+            sc.end = e  # positions past a row's own end were not asked for
+        scorers.append(row_scorers)
     return scorers

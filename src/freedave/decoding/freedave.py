@@ -87,11 +87,7 @@ def decode_freedave(
         rows = {c.index: [y for y in drafts[c.index] if not c.layout.is_terminal(y)] for c in active}
         # lookahead logits (the next block) only where the draft likely to be accepted could reach
         # the block edge within a likely chain next round (a wrong guess only shortens next drafts)
-        jobs = []
-        for c in active:
-            if rows[c.index]:
-                expect = _expected_chain(c)
-                jobs.append((c, rows[c.index], _near_edge(rows[c.index][:expect], c.layout, min(depth, expect))))
+        jobs = [(c, rows[c.index], _lookahead_rows(rows[c.index], c, depth)) for c in active if rows[c.index]]
         t0 = time.perf_counter()
         verified = dict(zip([c.index for c, _, _ in jobs], call_model(denoiser, jobs, cfg), strict=True))
         elapsed = time.perf_counter() - t0
@@ -141,14 +137,18 @@ def _expected_chain(c: Canvas, recent: int = 4) -> int:
     return -(-sum(last) // len(last)) + 1
 
 
-def _near_edge(rows: list[Tensor], layout: Layout, depth: int) -> bool:
-    """True if drafting ``depth`` steps from some row could reach past its active block."""
-    for y in rows:
+def _lookahead_rows(rows: list[Tensor], c: Canvas, depth: int) -> list[bool]:
+    """Per row: ask for next-block logits? Only a row likely to be accepted (one of the first
+    ``expect``) whose next drafts, a likely chain long, could reach past its active block."""
+    expect = _expected_chain(c)
+    reach = min(depth, expect)
+    out = []
+    for k, y in enumerate(rows):
         vals = y.tolist()
-        start = layout.active_start(vals)
-        if start is not None and vals[start : start + layout.block_size].count(layout.mask_id) < depth:
-            return True
-    return False
+        start = c.layout.active_start(vals)
+        near = start is not None and vals[start : start + c.layout.block_size].count(c.layout.mask_id) < reach
+        out.append(k < expect and near)
+    return out
 
 
 def _covers(scorer: Scorer, c: Canvas) -> bool:

@@ -25,6 +25,10 @@ class Query:
     start: int  # first position whose logits are returned (start of the active block)
     end: int  # one past the last position whose logits are returned
     cache: Any = None  # the prompt's cache handle from ``Denoiser.new_cache`` (or None)
+    # Optional per-row ends (each <= end): row r only needs logits for start:row_ends[r]. A
+    # denoiser may skip the positions past a row's end (their logits are then ignored, any value
+    # but NaN) or compute them anyway. None: every row needs start:end.
+    row_ends: tuple[int, ...] | None = None
 
 
 @runtime_checkable

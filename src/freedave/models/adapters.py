@@ -30,6 +30,6 @@ class ReferenceDenoiser:
 
     def logits(self, queries: Sequence[Query]) -> list[Tensor]:
         return [
-            self.model.window_logits(q.tokens, q.prompt_len, q.block_size, q.start, q.end, q.cache)
+            self.model.window_logits(q.tokens, q.prompt_len, q.block_size, q.start, q.end, q.cache, q.row_ends)
             for q in queries
         ]

@@ -14,6 +14,7 @@ of the uncached forward.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -258,6 +259,16 @@ class ReferenceModel(PreTrainedModel):
         cos, sin = self._rope_cache
         return cos[:n], sin[:n]
 
+    @staticmethod
+    def _row_groups(r: int, stop: int, row_ends: Sequence[int] | None) -> list[tuple[Tensor | slice, int]]:
+        """``(rows, stop)`` groups: rows that need logits up to the same position compute together."""
+        if row_ends is None or min(row_ends) >= stop:
+            return [(slice(None), stop)]
+        by_end: dict[int, list[int]] = {}
+        for i, e in enumerate(row_ends):
+            by_end.setdefault(min(e, stop), []).append(i)
+        return [(torch.tensor(rows), e) for e, rows in sorted(by_end.items(), reverse=True)]
+
     def segments(self, n: int, prompt_len: int, block_size: int) -> list[tuple[int, int]]:
         """Attention segments ``(lo, hi)``: queries ``lo:hi`` see keys ``0:hi``."""
         if self.config.attention == "full":
@@ -276,6 +287,7 @@ class ReferenceModel(PreTrainedModel):
         start: int,
         end: int,
         cache: KVCache | None = None,
+        row_ends: Sequence[int] | None = None,
     ) -> Tensor:  # [R, end - start, V]
         full = self.config.attention == "full"
         shift = 1 if self.config.shift_logits else 0
@@ -294,7 +306,10 @@ class ReferenceModel(PreTrainedModel):
         split = start if not (full or shift) and r > 1 else past
         cos, sin = self._rope(stop, tokens.device)
         shared = self.embed_tokens(tokens[:1, past:split]) if split > past else None
-        h = self.embed_tokens(tokens[:, split:stop])
+        # Row groups by how far each row needs logits (block-causal: a row's positions before its
+        # end do not depend on the positions after it, so a short row simply stops earlier).
+        groups = self._row_groups(r, stop, row_ends if split == start else None)
+        hs = [self.embed_tokens(tokens[rows, split:gstop]) for rows, gstop in groups]
         shared_segs = [(lo, hi) for lo, hi in segs if hi <= split]
         own_segs = [(lo, hi) for lo, hi in segs if hi > split]
         new_keys: list[Tensor] = []
@@ -312,23 +327,35 @@ class ReferenceModel(PreTrainedModel):
                 if cache is not None and not full:
                     new_keys.append(ks.contiguous())
                     new_values.append(vs.contiguous())
-            q, k, v = layer.qkv(h, cos[split:stop], sin[split:stop])
-            if k_pre is not None:
-                k_all = torch.cat([k_pre.expand(r, -1, -1, -1), k], dim=2)
-                v_all = torch.cat([v_pre.expand(r, -1, -1, -1), v], dim=2)
+            for g, (_rows, gstop) in enumerate(groups):
+                h = hs[g]
+                n = h.shape[0]
+                q, k, v = layer.qkv(h, cos[split:gstop], sin[split:gstop])
+                if k_pre is not None:
+                    k_all = torch.cat([k_pre.expand(n, -1, -1, -1), k], dim=2)
+                    v_all = torch.cat([v_pre.expand(n, -1, -1, -1), v], dim=2)
+                else:
+                    k_all, v_all = k.contiguous(), v.contiguous()
+                outs = [F.scaled_dot_product_attention(q[:, :, lo - split : hi - split], k_all[:, :, :hi], v_all[:, :, :hi])
+                        for lo, hi in ((lo, min(hi, gstop)) for lo, hi in own_segs if lo < gstop)]
+                hs[g] = layer.finish(h, torch.cat(outs, dim=2) if len(outs) > 1 else outs[0])
+                if g == 0 and cache is not None and not full and start > split:  # finished blocks computed per row
+                    new_keys.append(k[:1, :, : start - split].contiguous())
+                    new_values.append(v[:1, :, : start - split].contiguous())
+        lo = start - shift - split
+        logits = None
+        for (rows, gstop), h in zip(groups, hs, strict=True):
+            hi = min(end, gstop) - shift - split
+            hw = h[:, max(lo, 0) : hi]
+            if lo < 0:  # shifted logits: position 0 keeps its own hidden state
+                hw = torch.cat([h[:, :1], hw], dim=1)
+            part = tiled_linear(self.norm(hw), self.lm_head)
+            if len(groups) == 1:
+                logits = part
             else:
-                k_all, v_all = k.contiguous(), v.contiguous()
-            outs = [F.scaled_dot_product_attention(q[:, :, lo - split : hi - split], k_all[:, :, :hi], v_all[:, :, :hi])
-                    for lo, hi in own_segs]
-            h = layer.finish(h, torch.cat(outs, dim=2) if len(outs) > 1 else outs[0])
-            if cache is not None and not full and start > split:  # finished blocks computed per row
-                new_keys.append(k[:1, :, : start - split].contiguous())
-                new_values.append(v[:1, :, : start - split].contiguous())
-        lo, hi = start - shift - split, end - shift - split
-        hs = h[:, max(lo, 0) : hi]
-        if lo < 0:  # shifted logits: position 0 keeps its own hidden state
-            hs = torch.cat([h[:, :1], hs], dim=1)
-        logits = tiled_linear(self.norm(hs), self.lm_head)
+                if logits is None:
+                    logits = part.new_zeros(r, end - start, part.shape[-1])
+                logits[rows, : part.shape[1]] = part
         if new_keys:
             cache.update(past, new_keys, new_values)
         return logits.float()
