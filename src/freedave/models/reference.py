@@ -198,6 +198,26 @@ class Block(nn.Module):
         return h + tiled_linear(F.silu(gate) * up, self.down_proj)
 
 
+def _layer(
+    layer: Block, h: Tensor, cos: Tensor, sin: Tensor, k_pre: Tensor | None, v_pre: Tensor | None, base: int,
+    segs: list[tuple[int, int]],
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """One layer over rows ``h`` holding positions ``base..``; every row also sees the shared keys
+    ``k_pre``/``v_pre`` ``[1, H, base, Dh]`` (or none). Attention runs per segment ``(lo, hi)``:
+    queries ``lo:hi`` see keys ``0:hi``. Returns the new ``h``, this call's keys and values, and all
+    keys and values seen."""
+    n = h.shape[0]
+    q, k, v = layer.qkv(h, cos, sin)
+    if k_pre is not None:
+        k_all = torch.cat([k_pre.expand(n, -1, -1, -1), k], dim=2)
+        v_all = torch.cat([v_pre.expand(n, -1, -1, -1), v], dim=2)
+    else:
+        k_all, v_all = k.contiguous(), v.contiguous()
+    outs = [F.scaled_dot_product_attention(q[:, :, lo - base : hi - base], k_all[:, :, :hi], v_all[:, :, :hi])
+            for lo, hi in segs]
+    return layer.finish(h, torch.cat(outs, dim=2) if len(outs) > 1 else outs[0]), k, v, k_all, v_all
+
+
 class ReferenceModel(PreTrainedModel):
     config_class = ReferenceConfig
     base_model_prefix = "freedave_reference"
@@ -260,7 +280,7 @@ class ReferenceModel(PreTrainedModel):
         return cos[:n], sin[:n]
 
     @staticmethod
-    def _row_groups(r: int, stop: int, row_ends: Sequence[int] | None) -> list[tuple[Tensor | slice, int]]:
+    def _row_groups(stop: int, row_ends: Sequence[int] | None) -> list[tuple[Tensor | slice, int]]:
         """``(rows, stop)`` groups: rows that need logits up to the same position compute together."""
         if row_ends is None or min(row_ends) >= stop:
             return [(slice(None), stop)]
@@ -308,7 +328,7 @@ class ReferenceModel(PreTrainedModel):
         shared = self.embed_tokens(tokens[:1, past:split]) if split > past else None
         # Row groups by how far each row needs logits (block-causal: a row's positions before its
         # end do not depend on the positions after it, so a short row simply stops earlier).
-        groups = self._row_groups(r, stop, row_ends if split == start else None)
+        groups = self._row_groups(stop, row_ends if split == start else None)
         hs = [self.embed_tokens(tokens[rows, split:gstop]) for rows, gstop in groups]
         shared_segs = [(lo, hi) for lo, hi in segs if hi <= split]
         own_segs = [(lo, hi) for lo, hi in segs if hi > split]
@@ -318,27 +338,14 @@ class ReferenceModel(PreTrainedModel):
             k_pre = cache.keys[i] if past else None  # [1, H, past, Dh]: keys every row sees
             v_pre = cache.values[i] if past else None
             if shared is not None:
-                qs, ks, vs = layer.qkv(shared, cos[past:split], sin[past:split])
-                k_pre = ks.contiguous() if k_pre is None else torch.cat([k_pre, ks], dim=2)
-                v_pre = vs.contiguous() if v_pre is None else torch.cat([v_pre, vs], dim=2)
-                outs = [F.scaled_dot_product_attention(qs[:, :, lo - past : hi - past], k_pre[:, :, :hi], v_pre[:, :, :hi])
-                        for lo, hi in shared_segs]
-                shared = layer.finish(shared, torch.cat(outs, dim=2) if len(outs) > 1 else outs[0])
+                shared, ks, vs, k_pre, v_pre = _layer(layer, shared, cos[past:split], sin[past:split], k_pre, v_pre,
+                                                      past, shared_segs)
                 if cache is not None and not full:
                     new_keys.append(ks.contiguous())
                     new_values.append(vs.contiguous())
             for g, (_rows, gstop) in enumerate(groups):
-                h = hs[g]
-                n = h.shape[0]
-                q, k, v = layer.qkv(h, cos[split:gstop], sin[split:gstop])
-                if k_pre is not None:
-                    k_all = torch.cat([k_pre.expand(n, -1, -1, -1), k], dim=2)
-                    v_all = torch.cat([v_pre.expand(n, -1, -1, -1), v], dim=2)
-                else:
-                    k_all, v_all = k.contiguous(), v.contiguous()
-                outs = [F.scaled_dot_product_attention(q[:, :, lo - split : hi - split], k_all[:, :, :hi], v_all[:, :, :hi])
-                        for lo, hi in ((lo, min(hi, gstop)) for lo, hi in own_segs if lo < gstop)]
-                hs[g] = layer.finish(h, torch.cat(outs, dim=2) if len(outs) > 1 else outs[0])
+                segs_g = [(lo, min(hi, gstop)) for lo, hi in own_segs if lo < gstop]
+                hs[g], k, v, _, _ = _layer(layer, hs[g], cos[split:gstop], sin[split:gstop], k_pre, v_pre, split, segs_g)
                 if g == 0 and cache is not None and not full and start > split:  # finished blocks computed per row
                     new_keys.append(k[:1, :, : start - split].contiguous())
                     new_values.append(v[:1, :, : start - split].contiguous())
