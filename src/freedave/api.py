@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from freedave.decoding import DecodeConfig, Result, Sampling, Static, Strategy, decode
-from freedave.decoding.common import DecodeError
+from freedave.errors import DecodeError
 from freedave.models.loading import Loaded, load
 
 

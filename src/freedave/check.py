@@ -7,9 +7,7 @@ and for block-causal models compares the cached window with the uncached one.
 
 from __future__ import annotations
 
-import argparse
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 
@@ -29,6 +27,10 @@ class CheckReport:
     cache_exact: bool | None
     cache_max_abs_diff: float | None
     note: str
+
+    @property
+    def passed(self) -> bool:
+        return self.batch_invariant and self.cache_exact is not False
 
 
 def check_denoiser(den, *, device: str = "cpu", max_batch: int = 32, seed: int = 0,
@@ -88,40 +90,17 @@ def _check_shape(den, device: str, max_batch: int, prompt_len: int, block_size: 
     return sizes, worst == 0.0, worst, cache_exact, cache_diff
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from freedave.cli import load_model
-
-    if args.deterministic:
+def run_check(loaded, *, model: str, device: str, dtype: str, deterministic: bool = False,  # noqa: ANN001
+              max_batch: int = 32) -> CheckReport:
+    """Check a loaded model: batch invariance over batches 1..max_batch and cache exactness."""
+    if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
-    loaded = load_model(args)
     den = loaded.denoiser
     if hasattr(den, "set_deterministic"):
-        den.set_deterministic(args.deterministic)
-    sizes, inv, diff, cache_ok, cache_diff = check_denoiser(den, device=args.device, max_batch=args.max_batch)
+        den.set_deterministic(deterministic)
+    sizes, inv, diff, cache_ok, cache_diff = check_denoiser(den, device=device, max_batch=max_batch)
     note = (
         "linear layers run in fixed 16-row tiles and attention per segment, so rows never share a "
         "reduction; --deterministic also asks torch for deterministic algorithms"
     )
-    rep = CheckReport(str(args.model), den.family, args.device, args.dtype, bool(args.deterministic), sizes, inv,
-                      diff, cache_ok, cache_diff, note)
-    if args.json:
-        print(json.dumps(asdict(rep)))
-    else:
-        ok = "yes" if inv else f"NO (max |diff| {diff:.3g}: FreeDave may differ from static on near-ties)"
-        print(f"model {rep.model} ({rep.family}) on {rep.device}/{rep.dtype}")
-        print(f"batch-invariant over batches 1..{args.max_batch}: {ok}")
-        if cache_ok is not None:
-            print(f"KV cache exact: {'yes' if cache_ok else f'NO (max |diff| {cache_diff:.3g})'}")
-        print(f"deterministic mode: {'on' if args.deterministic else 'off'} - {note}")
-    return 0 if inv and cache_ok is not False else 1
-
-
-def add_parser(sub) -> None:  # noqa: ANN001
-    from freedave.cli import add_model_args
-
-    p = sub.add_parser("check", help="check that the model's forward is batch-invariant here")
-    add_model_args(p)
-    p.add_argument("--deterministic", action="store_true", help="deterministic algorithms / fixed kernels")
-    p.add_argument("--max-batch", type=int, default=32)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_check)
+    return CheckReport(model, den.family, device, dtype, bool(deterministic), sizes, inv, diff, cache_ok, cache_diff, note)

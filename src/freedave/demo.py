@@ -12,8 +12,6 @@ consecutive runs of the static order: the run committed by FreeDave's forward i 
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -29,11 +27,12 @@ from freedave.decoding import (
     decode,
     decode_static,
 )
-from freedave.decoding.common import DecodeError, call_model, new_canvases
+from freedave.decoding.common import call_model, new_canvases
 from freedave.decoding.optimal import attainable_nfe
 from freedave.decoding.steps import static_step
+from freedave.errors import DecodeError
 from freedave.tasks.base import Problem
-from freedave.tasks.reference import ReferenceTask, check
+from freedave.tasks.reference import check
 
 TAUS = (0.5, 0.7, 0.9, 0.95)
 DRAFT_DEPTH = 8
@@ -189,106 +188,3 @@ def render_story(story: dict, title: str, key: str):  # noqa: ANN201
         done |= new
         table.add_row(str(i), str(len(chunk)), line)
     return table
-
-
-# ------------------------------------------------------------------------------------------------
-# CLI.
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from freedave.models.loading import load
-
-    if args.problems < 1:
-        raise DecodeError(f"--problems must be >= 1 (got {args.problems})")
-    torch.set_num_threads(max(1, args.threads))
-    loaded = load(args.model)
-    problems = ReferenceTask().problems(args.problems)
-    report = evaluate(loaded, problems, depth=args.draft_depth, bound=args.bound)
-    example = next((p for p in problems if p.kind == "add"), problems[0])
-    story = unmask_story(loaded, example, depth=args.draft_depth)
-    if args.json:
-        report["example"] = {k: story[k] for k in ("problem", "response", "static_nfe", "freedave_nfe", "freedave")}
-        print(json.dumps(report))
-        return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    table = Table(title=f"freedave demo · {len(problems)} held-out problems of the bundled task · block {report['block_size']}")
-    for col in ("strategy", "accuracy", "NFE", "tokens/NFE", "tokens/s", "identical to static"):
-        table.add_column(col, justify="left" if col == "strategy" else "right")
-    for row in report["strategies"]:
-        same = row.get("identical_to_static")
-        table.add_row(
-            row["strategy"],
-            f"{row['accuracy']:.2f}",
-            str(row["nfe"]),
-            f"{row['tokens_per_nfe']:.2f}",
-            f"{row['tokens_per_s']:.0f}",
-            "—" if same is None else ("yes" if same == 1 else f"no ({same:.0%})"),
-        )
-    console.print(table)
-    console.print(f"\n[bold]{story['problem']}[/bold] → {story['response']}")
-    console.print(render_story(story, f"static: {story['static_nfe']} forwards, one token each", "static"))
-    console.print(render_story(
-        story,
-        f"FreeDave d={args.draft_depth}: {story['freedave_nfe']} forwards; each row after the first "
-        "verifies a batch of drafts and keeps the longest verified run (highlighted)",
-        "freedave",
-    ))
-    return 0
-
-
-def cmd_info(args: argparse.Namespace) -> int:
-    from freedave.models.loading import load
-
-    loaded = load(args.model, family=args.family, mask_token_id=args.mask_token_id,
-                  trust_remote_code=args.trust_remote_code)
-    den = loaded.denoiser
-    model = loaded.model
-    cfg = getattr(model, "config", None)
-    files = [f for f in loaded.path.iterdir() if f.is_file()] if loaded.path.is_dir() else []
-    info = {
-        "path": str(loaded.path),
-        "family": loaded.family,
-        "model_type": getattr(cfg, "model_type", None),
-        "block_size": loaded.block_size,
-        "mask_token_id": den.mask_id,
-        "eos_token_id": getattr(den, "eos_id", None),
-        "pad_token_id": getattr(den, "pad_id", None),
-        "vocab_size": den.vocab_size,
-        "parameters": sum(p.numel() for p in model.parameters()) if model is not None else None,
-        "hidden_size": getattr(cfg, "hidden_size", None),
-        "num_hidden_layers": getattr(cfg, "num_hidden_layers", None),
-        "tokenizer": loaded.tokenizer is not None,
-        "checkpoint_bytes": sum(f.stat().st_size for f in files),
-    }
-    if args.json:
-        print(json.dumps(info))
-        return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"freedave info · {args.model}", show_header=False)
-    for k, v in info.items():
-        table.add_row(k, str(v))
-    Console().print(table)
-    return 0
-
-
-def add_parser(subparsers) -> None:  # noqa: ANN001
-    p = subparsers.add_parser("demo", help="static vs threshold vs FreeDave on the bundled model")
-    p.add_argument("--model", default="reference", help="'reference' (bundled) or a checkpoint folder of the same task")
-    p.add_argument("--problems", type=int, default=12, help="held-out problems to decode (default 12)")
-    p.add_argument("--draft-depth", type=int, default=DRAFT_DEPTH, help=f"FreeDave draft depth (default {DRAFT_DEPTH})")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    p.add_argument("--bound", action="store_true", help="also report the attainable tokens/NFE bound (a traced static run)")
-    p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    p.set_defaults(func=cmd_demo)
-
-    from freedave.cli import add_model_args
-
-    i = subparsers.add_parser("info", help="what a model is: family, block size, special ids, size")
-    add_model_args(i)
-    i.add_argument("--json", action="store_true", help="print as JSON")
-    i.set_defaults(func=cmd_info)

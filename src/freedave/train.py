@@ -11,7 +11,6 @@ response is padded with EOS, and decoding stops after the EOS block).
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -24,8 +23,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from freedave.decoding.common import DecodeError
-from freedave.models.loading import REFERENCE_PATH
 from freedave.models.reference import ReferenceConfig, ReferenceModel
 from freedave.models.reference_tokenizer import (
     BOS_ID,
@@ -296,43 +293,3 @@ def _progress(enabled: bool):  # noqa: ANN202
         TimeRemainingColumn(),
         disable=not enabled,
     )
-
-
-# ------------------------------------------------------------------------------------------------
-# CLI.
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and v is not None})
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise DecodeError(f"--out {out} exists and is not a folder")
-    if not log.isEnabledFor(logging.INFO):  # the loss log is part of the run's output
-        log.setLevel(logging.INFO)
-        if not logging.getLogger().handlers:
-            logging.basicConfig(format="%(message)s")
-    summary = train(cfg, out, progress=not args.no_progress)
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        held = summary.get("heldout", {})
-        static = held.get("static", {}).get("accuracy")
-        print(
-            f"saved {out}: {summary['parameters']} parameters, {summary['checkpoint_bytes'] / 2**20:.2f} MiB, "
-            f"{summary['train_seconds']:.0f}s, final loss {summary['final_loss']}"
-            + (f", held-out static accuracy {static:.3f}" if static is not None else "")
-        )
-    return 0
-
-
-def add_parser(subparsers) -> None:  # noqa: ANN001
-    p = subparsers.add_parser("train-reference", help="train the bundled reference model from scratch")
-    p.add_argument("--out", default=str(REFERENCE_PATH), help="checkpoint folder (default: the bundled one)")
-    defaults = TrainConfig()
-    for name in ("steps", "batch_size", "seed", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                 "intermediate_size", "block_size", "gen_length", "threads", "eval_size", "train_size"):
-        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=None, help=f"default {getattr(defaults, name)}")
-    p.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {defaults.lr})")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    p.set_defaults(func=cmd_train)

@@ -150,7 +150,7 @@ def test_batched_sampling_stays_exact(bench_ckpt, copy_data, capsys):
 
 
 def test_parse_depths_accepts_auto():
-    from freedave.bench.cli import parse_depths
+    from freedave.cli.bench import parse_depths
 
     assert parse_depths("2,auto,8") == (2, "auto", 8)
     assert parse_depths(None) is None

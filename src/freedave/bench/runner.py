@@ -22,15 +22,15 @@ import torch
 
 from freedave.bench import metrics, system
 from freedave.decoding import DecodeConfig, Result, Sampling, decode, decode_static
-from freedave.decoding.common import DecodeError
 from freedave.decoding.config import (
-    STRATEGIES,
     FreeDave,
     FreeDaveThreshold,
     Static,
     Strategy,
     Threshold,
 )
+from freedave.errors import DecodeError
+from freedave.options import CACHES, STRATEGIES, check_choice, check_draft_depth
 from freedave.tasks import get_task
 
 log = logging.getLogger("freedave.bench")
@@ -72,14 +72,12 @@ class BenchConfig:
         if not self.strategies:
             raise DecodeError("--strategies is empty; give a comma list such as static,threshold,freedave")
         for s in self.strategies:
-            if s not in STRATEGIES:
-                raise DecodeError(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)}")
+            check_choice("strategy", s, STRATEGIES)
         if self.draft_depths is not None:
             if not self.draft_depths:
                 raise DecodeError("--draft-depths is empty; give a comma list such as 2,4,8,16")
             for d in self.draft_depths:
-                if d != "auto" and (isinstance(d, bool) or not isinstance(d, int) or d < 1):
-                    raise DecodeError(f"--draft-depths: every depth must be an integer >= 1 or 'auto' (got {d!r})")
+                check_draft_depth(d)
         if self.thresholds is not None:
             if not self.thresholds:
                 raise DecodeError("--thresholds is empty; give a comma list such as 0.7,0.9")
@@ -92,8 +90,7 @@ class BenchConfig:
             raise DecodeError(f"--block-size must be >= 1 (got {self.block_size})")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise DecodeError(f"--max-new-tokens must be >= 1 (got {self.max_new_tokens})")
-        if self.cache not in ("none", "prefix", "dual"):
-            raise DecodeError(f"--cache must be none, prefix or dual (got {self.cache!r})")
+        check_choice("cache", self.cache, CACHES)
         Sampling(temperature=self.temperature, seed=self.seed)  # validates both
 
     @property

@@ -17,10 +17,7 @@ from torch import Tensor
 from freedave.decoding.config import DecodeConfig
 from freedave.decoding.protocol import Denoiser, Query
 from freedave.decoding.steps import Layout, Scorer
-
-
-class DecodeError(ValueError):
-    """Bad input or bad model output; the message is one line meant for the user."""
+from freedave.errors import DecodeError
 
 
 @dataclass(frozen=True)

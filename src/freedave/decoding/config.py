@@ -10,10 +10,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from freedave.errors import OptionError
+from freedave.options import (
+    DEFAULT_BLOCK_SIZE,
+    DEFAULT_DRAFT_DEPTH,
+    DEFAULT_MAX_NEW_TOKENS,
+    DEFAULT_THRESHOLD,
+    STRATEGIES,
+    check_choice,
+    check_draft_depth,
+)
+
 
 def _check(ok: bool, message: str) -> None:
     if not ok:
-        raise ValueError(message)
+        raise OptionError(message)
 
 
 @dataclass(frozen=True)
@@ -50,56 +61,52 @@ class Static:
 class Threshold:
     """Unmask every position of the active block with confidence >= tau (at least one)."""
 
-    threshold: float = 0.9
+    threshold: float = DEFAULT_THRESHOLD
     name = "threshold"
 
     def __post_init__(self) -> None:
         _check(0 < self.threshold <= 1, f"threshold must be in (0, 1] (got {self.threshold})")
 
 
-def _check_depth(d: int | str) -> None:
-    if d == "auto":
-        return
-    _check(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 1,
-        f"draft_depth must be >= 1 or 'auto' (got {d!r})",
-    )
-
-
 @dataclass(frozen=True)
 class FreeDave:
     """Paper Algorithm 2 over static steps: output identical to ``Static``."""
 
-    draft_depth: int | str = 4
+    draft_depth: int | str = DEFAULT_DRAFT_DEPTH
     # drafts continue past a block they complete, using next-block logits the previous forward
     # computed; off: drafts stop at the block edge and forwards never widen to the next block
     cross_blocks: bool = True
     name = "freedave"
 
     def __post_init__(self) -> None:
-        _check_depth(self.draft_depth)
+        check_draft_depth(self.draft_depth)
 
 
 @dataclass(frozen=True)
 class FreeDaveThreshold:
     """FreeDave whose base steps are threshold steps: output identical to ``Threshold``."""
 
-    draft_depth: int | str = 4
-    threshold: float = 0.9
+    draft_depth: int | str = DEFAULT_DRAFT_DEPTH
+    threshold: float = DEFAULT_THRESHOLD
     cross_blocks: bool = True
     name = "freedave-threshold"
 
     def __post_init__(self) -> None:
-        _check_depth(self.draft_depth)
+        check_draft_depth(self.draft_depth)
         _check(0 < self.threshold <= 1, f"threshold must be in (0, 1] (got {self.threshold})")
 
 
 Strategy = Static | Threshold | FreeDave | FreeDaveThreshold
-STRATEGIES = {"static": Static, "threshold": Threshold, "freedave": FreeDave, "freedave-threshold": FreeDaveThreshold}
 
 
-def make_strategy(name: str, draft_depth: int | str = 4, threshold: float = 0.9, cross_blocks: bool = True) -> Strategy:
-    """Build a strategy by its CLI name."""
+def make_strategy(
+    name: str,
+    draft_depth: int | str = DEFAULT_DRAFT_DEPTH,
+    threshold: float = DEFAULT_THRESHOLD,
+    cross_blocks: bool = True,
+) -> Strategy:
+    """Build a strategy by its name (one of ``freedave.options.STRATEGIES``)."""
+    check_choice("strategy", name, STRATEGIES)
     if name == "static":
         return Static()
     if name == "threshold":
@@ -108,15 +115,15 @@ def make_strategy(name: str, draft_depth: int | str = 4, threshold: float = 0.9,
         return FreeDave(draft_depth, cross_blocks)
     if name == "freedave-threshold":
         return FreeDaveThreshold(draft_depth, threshold, cross_blocks)
-    raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+    raise AssertionError(name)  # unreachable: check_choice covers STRATEGIES
 
 
 @dataclass(frozen=True)
 class DecodeConfig:
     """What every strategy shares."""
 
-    max_new_tokens: int = 64
-    block_size: int = 8
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    block_size: int = DEFAULT_BLOCK_SIZE
     sampling: Sampling = field(default_factory=Sampling)
     stop_at_eos: bool = True
 

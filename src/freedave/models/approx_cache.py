@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from freedave.decoding.common import DecodeError
 from freedave.decoding.protocol import Query
+from freedave.errors import DecodeError
 
 MODES = ("prefix", "dual")
 

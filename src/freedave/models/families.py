@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from freedave.decoding.common import DecodeError
+from freedave.errors import DecodeError
 
 ARCHS = ("llama", "qwen2", "qwen3")
 FAMILY_NAMES = ("full", "shifted", "block")

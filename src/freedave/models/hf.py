@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from freedave.decoding.common import DecodeError
 from freedave.decoding.protocol import Query
+from freedave.errors import DecodeError
 from freedave.models.families import FAMILY_NAMES, Spec, find_spec
 from freedave.models.loading import Loaded
 from freedave.models.reference import ROW_TILE, KVCache

@@ -13,13 +13,12 @@ from typing import Any
 
 import torch
 
-from freedave.decoding.common import DecodeError
+from freedave.errors import DecodeError
+from freedave.options import CACHES, DTYPES, FAMILIES, check_choice
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 REFERENCE_PATH = ASSETS / "reference"
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-FAMILIES = ("full", "shifted", "block")
-CACHES = ("none", "prefix", "dual")
+TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass
@@ -93,23 +92,21 @@ def load(
     (fixed-shape GEMM chunks, one fixed SDPA kernel, no TF32, deterministic algorithms). On CPU
     the forward is batch-invariant without it.
     """
-    if family is not None and family not in FAMILIES:
-        raise DecodeError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
-    if dtype not in DTYPES:
-        raise DecodeError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
-    if cache not in CACHES:
-        raise DecodeError(f"unknown cache {cache!r}; choose one of {', '.join(CACHES)}")
+    if family is not None:
+        check_choice("family", family, FAMILIES)
+    check_choice("dtype", dtype, DTYPES)
+    check_choice("cache", cache, CACHES)
     path = resolve_path(name_or_path)
     raw = read_config(path)
     if raw.get("model_type") == "freedave_reference":
         from freedave.models.reference_io import load_reference
 
-        loaded = load_reference(path, family=family, device=device, dtype=DTYPES[dtype],
+        loaded = load_reference(path, family=family, device=device, dtype=TORCH_DTYPES[dtype],
                                 mask_token_id=mask_token_id, use_cache=use_cache)
     else:
         from freedave.models.hf import load_hf  # real checkpoints (LLaDA, Dream, SDAR/TraDo, ...)
 
-        loaded = load_hf(path, raw, family=family, device=device, dtype=DTYPES[dtype],
+        loaded = load_hf(path, raw, family=family, device=device, dtype=TORCH_DTYPES[dtype],
                          mask_token_id=mask_token_id, trust_remote_code=trust_remote_code, use_cache=use_cache,
                          deterministic=deterministic)
     if cache != "none":
@@ -117,3 +114,25 @@ def load(
 
         loaded.denoiser = with_approx_cache(loaded.denoiser, cache)
     return loaded
+
+
+def describe(loaded: Loaded) -> dict[str, Any]:
+    """What a loaded model is: family, block size, special ids, size (``freedave info``)."""
+    den, model = loaded.denoiser, loaded.model
+    cfg = getattr(model, "config", None)
+    files = [f for f in loaded.path.iterdir() if f.is_file()] if loaded.path.is_dir() else []
+    return {
+        "path": str(loaded.path),
+        "family": loaded.family,
+        "model_type": getattr(cfg, "model_type", None),
+        "block_size": loaded.block_size,
+        "mask_token_id": den.mask_id,
+        "eos_token_id": getattr(den, "eos_id", None),
+        "pad_token_id": getattr(den, "pad_id", None),
+        "vocab_size": den.vocab_size,
+        "parameters": sum(p.numel() for p in model.parameters()) if model is not None else None,
+        "hidden_size": getattr(cfg, "hidden_size", None),
+        "num_hidden_layers": getattr(cfg, "num_hidden_layers", None),
+        "tokenizer": loaded.tokenizer is not None,
+        "checkpoint_bytes": sum(f.stat().st_size for f in files),
+    }

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from freedave.decoding.common import DecodeError
+from freedave.errors import DecodeError
 from freedave.models.adapters import ReferenceDenoiser
 from freedave.models.loading import REFERENCE_PATH, Loaded, read_config
 from freedave.models.reference import ReferenceConfig, ReferenceModel

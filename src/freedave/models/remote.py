@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from freedave.decoding.common import DecodeError
 from freedave.decoding.protocol import Query
+from freedave.errors import DecodeError
 from freedave.models.loading import Loaded
 
 log = logging.getLogger("freedave")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from freedave.decoding.common import DecodeError
+from freedave.errors import DecodeError
 from freedave.tasks.base import Problem, Task
 
 __all__ = ["TASKS", "Problem", "Task", "get_task", "read_jsonl", "register_task"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from freedave.decoding.common import DecodeError
+from freedave.errors import DecodeError
 from freedave.tasks import read_jsonl
 from freedave.tasks.base import Problem
 from freedave.tasks.mathcheck import same_answer

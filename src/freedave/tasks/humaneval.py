@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from freedave.decoding.common import DecodeError
+from freedave.errors import DecodeError
 from freedave.tasks.base import Problem
 
 TIMEOUT_S = 10.0  # per problem, wall clock

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from freedave.decoding.common import DecodeError
+from freedave.errors import DecodeError
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from freedave.decoding.common import DecodeError
+from freedave.errors import DecodeError
+from freedave.options import AUTO
 
 
 def parse_list(flag: str, value: str | None, kind: type) -> tuple | None:
@@ -34,7 +35,7 @@ def parse_depths(value: str | None) -> tuple | None:
     if not items:
         raise DecodeError("--draft-depths is empty; give a comma list such as 2,4,8,16,auto")
     try:
-        return tuple(v if v == "auto" else int(v) for v in items)
+        return tuple(v if v == AUTO else int(v) for v in items)
     except ValueError:
         raise DecodeError(f"--draft-depths: {value!r} is not a comma list of integers or 'auto'") from None
 
@@ -51,7 +52,7 @@ def command_of(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from freedave.bench.report import print_table, write_json, write_report
     from freedave.bench.runner import BenchConfig, run_bench
 
@@ -96,8 +97,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
         "bench",
         help="run decoders side by side: accuracy, tokens/s, tokens/NFE, exact match, bound, plots",
         description="Static, threshold and FreeDave decoding on one task, in one process, on the same inputs.",
@@ -128,5 +129,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--no-cross-blocks", action="store_true",
                    help="FreeDave drafts stop at the block edge (forwards never widen to the next block)")
     p.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up decode (not for reported numbers)")
-    p.set_defaults(func=cmd_bench)
+    p.set_defaults(func=run)
     return p
