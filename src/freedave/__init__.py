@@ -9,6 +9,7 @@ from freedave.api import generate
 from freedave.decoding import (
     DecodeConfig,
     DecodeError,
+    DecodeHooks,
     FreeDave,
     FreeDaveThreshold,
     Result,
@@ -27,6 +28,7 @@ register_auto_classes()
 __all__ = [
     "DecodeConfig",
     "DecodeError",
+    "DecodeHooks",
     "FreeDave",
     "FreeDaveThreshold",
     "Loaded",

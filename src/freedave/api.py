@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from freedave.decoding import DecodeConfig, Result, Sampling, Static, Strategy, decode
+from freedave.decoding import DecodeConfig, DecodeHooks, Result, Sampling, Static, Strategy, decode
 from freedave.errors import DecodeError
 from freedave.models.loading import Loaded, load
+from freedave.options import DEFAULT_MAX_NEW_TOKENS, resolve_block_size
 
 
 def generate(
@@ -16,7 +17,7 @@ def generate(
     prompts: str | Sequence[str] | Sequence[Sequence[int]],
     strategy: Strategy = Static(),
     *,
-    max_new_tokens: int = 64,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     block_size: int | None = None,
     temperature: float = 0.0,
     top_k: int = 0,
@@ -24,8 +25,14 @@ def generate(
     seed: int = 0,
     chat: bool = False,
     device: str = "cpu",
+    seeds: Sequence[int] | None = None,
+    hooks: DecodeHooks | None = None,
 ) -> list[Result]:
     """Decode ``prompts`` (text, or lists of token ids) with ``strategy``; one Result per prompt.
+
+    ``seeds`` (one per prompt) replaces ``(seed, prompt index)`` as the key of each prompt's
+    draws: prompt i then decodes exactly as it would alone with ``seed=seeds[i]``. ``hooks``
+    streams finished blocks and cancels prompts (``DecodeHooks``).
 
     >>> import freedave
     >>> m = freedave.load("reference")
@@ -43,11 +50,10 @@ def generate(
         if isinstance(p, str) and not p:
             raise DecodeError(f"prompt {i} is empty")
     ids = [loaded.encode(p, chat=chat) for p in prompts] if texts else [list(p) for p in prompts]
-    bs = block_size or loaded.block_size or 32
     cfg = DecodeConfig(
         max_new_tokens=max_new_tokens,
-        block_size=bs,
+        block_size=resolve_block_size(block_size, loaded.block_size),
         sampling=Sampling(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed),
     )
-    results = decode(loaded.denoiser, ids, cfg, strategy, device=device)
+    results = decode(loaded.denoiser, ids, cfg, strategy, device=device, seeds=seeds, hooks=hooks)
     return [replace(r, text=loaded.decode(r.token_ids)) for r in results]

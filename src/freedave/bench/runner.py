@@ -30,7 +30,7 @@ from freedave.decoding.config import (
     Threshold,
 )
 from freedave.errors import DecodeError
-from freedave.options import CACHES, STRATEGIES, check_choice, check_draft_depth
+from freedave.options import CACHES, STRATEGIES, check_choice, check_draft_depth, resolve_block_size
 from freedave.tasks import get_task
 
 log = logging.getLogger("freedave.bench")
@@ -167,7 +167,7 @@ def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool =
     prompts = [loaded.encode(p.prompt, chat=chat) for p in problems]
     dcfg = DecodeConfig(
         max_new_tokens=cfg.max_new_tokens or int(getattr(task, "max_new_tokens", 64)),
-        block_size=cfg.block_size or loaded.block_size or 32,
+        block_size=resolve_block_size(cfg.block_size, loaded.block_size),
         sampling=Sampling(temperature=cfg.temperature, seed=cfg.seed),
     )
     groups = batches(prompts, cfg.batch_size)

@@ -12,7 +12,7 @@ Glossary
 - *reach r(n)*: how many static steps one distribution f(x_n) drafts correctly.
 """
 
-from freedave.decoding.common import DecodeError, Result
+from freedave.decoding.common import DecodeHooks, Result
 from freedave.decoding.config import (
     DecodeConfig,
     FreeDave,
@@ -28,10 +28,12 @@ from freedave.decoding.optimal import attainable_nfe, oracle_nfe
 from freedave.decoding.protocol import Denoiser, Query
 from freedave.decoding.static import decode_static
 from freedave.decoding.threshold import decode_threshold
+from freedave.errors import DecodeError
 
 __all__ = [
     "DecodeConfig",
     "DecodeError",
+    "DecodeHooks",
     "Denoiser",
     "FreeDave",
     "FreeDaveThreshold",

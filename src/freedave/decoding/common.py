@@ -7,14 +7,14 @@ so NFE is counted there and nowhere else.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from freedave.decoding.config import DecodeConfig
+from freedave.decoding.config import DecodeConfig, Sampling
 from freedave.decoding.protocol import Denoiser, Query
 from freedave.decoding.steps import Layout, Scorer
 from freedave.errors import DecodeError
@@ -44,14 +44,32 @@ class Result:
     text: str | None = None
 
 
+@dataclass(frozen=True)
+class DecodeHooks:
+    """Optional callbacks into a running decode (a server streams and cancels through them).
+
+    ``on_progress(i, token_ids)``: prompt ``i`` (its position in this call) has more finished
+    response tokens: the finished blocks, cut at EOS. A finished block never changes, so what is
+    reported is final. ``is_cancelled(i)``: checked after every round; a cancelled prompt stops
+    and its Result holds what was finished.
+    """
+
+    on_progress: Callable[[int, list[int]], None] | None = None
+    is_cancelled: Callable[[int], bool] | None = None
+
+
 @dataclass
 class Canvas:
     """One prompt being decoded."""
 
-    index: int  # place in the user's request: the sampling stream
+    index: int  # place in the user's request (unique in a call)
     x: Tensor  # [P + G] current (committed) state
     layout: Layout
     cache: Any = None
+    position: int = 0  # place in this call (what hooks are told)
+    sampling: Sampling | None = None  # this prompt's sampling (its own seed when one was given)
+    stream: int = 0  # with the seed, keys the random draws: (seed, stream, position, step)
+    reported: int = 0  # finished response tokens already passed to on_progress
     nfe: int = 0
     steps: int = 0
     accepted: list[int] = field(default_factory=list)
@@ -104,11 +122,27 @@ def check_prompts(denoiser: Denoiser, prompts: Sequence[Sequence[int]], cfg: Dec
 
 
 def new_canvases(
-    denoiser: Denoiser, prompts: Sequence[Sequence[int]], cfg: DecodeConfig, device: Any, first_index: int = 0
+    denoiser: Denoiser,
+    prompts: Sequence[Sequence[int]],
+    cfg: DecodeConfig,
+    device: Any,
+    first_index: int = 0,
+    seeds: Sequence[int] | None = None,
 ) -> list[Canvas]:
     """Canvases for a batch; ``first_index`` is the batch's offset in the user's request (the
-    prompt index keys the random draws, so splitting a request into batches changes nothing)."""
+    prompt index keys the random draws, so splitting a request into batches changes nothing).
+
+    ``seeds``: one seed per prompt. Prompt i's draws are then keyed by ``(seeds[i], stream 0)``,
+    exactly the draws of decoding it alone with ``Sampling(seed=seeds[i])``, so prompts with
+    different seeds (a server's requests, a job's rows) can share a batch.
+    """
     check_prompts(denoiser, prompts, cfg)
+    if seeds is not None:
+        if len(seeds) != len(prompts):
+            raise DecodeError(f"got {len(seeds)} seeds for {len(prompts)} prompts")
+        for s in seeds:
+            if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+                raise DecodeError(f"seeds must be integers >= 0 (got {s!r})")
     out = []
     for i, p in enumerate(prompts):
         x = torch.cat(
@@ -118,8 +152,26 @@ def new_canvases(
         # refreshed at block edges) sets draft_lookahead_blocks = 0: drafts then stop at the edge
         lookahead = int(getattr(denoiser, "draft_lookahead_blocks", 1))
         layout = Layout(len(p), cfg.block_size, denoiser.mask_id, denoiser.eos_id, cfg.stop_at_eos, lookahead)
-        out.append(Canvas(first_index + i, x, layout, cache=denoiser.new_cache()))
+        if seeds is None:
+            sampling, stream = cfg.sampling, first_index + i
+        else:
+            sampling, stream = replace(cfg.sampling, seed=seeds[i]), 0
+        out.append(Canvas(first_index + i, x, layout, denoiser.new_cache(), i, sampling, stream))
     return out
+
+
+def advance(active: Sequence[Canvas], hooks: DecodeHooks | None) -> list[Canvas]:
+    """After a round: tell ``hooks`` what finished, stop cancelled prompts, return those still going."""
+    if hooks is not None:
+        for c in active:
+            if hooks.on_progress is not None:
+                done = c.layout.response(c.x)
+                if len(done) > c.reported:
+                    c.reported = len(done)
+                    hooks.on_progress(c.position, done)
+            if not c.done and hooks.is_cancelled is not None and hooks.is_cancelled(c.position):
+                c.finish()
+    return [c for c in active if not c.done]
 
 
 def call_model(
@@ -149,7 +201,8 @@ def call_model(
             raise DecodeError(f"denoiser returned logits of shape {tuple(out.shape)} for a window of {q.end - q.start}")
         if torch.isnan(out).any():
             raise DecodeError(f"the model returned NaN logits (prompt {canvas.index}); check the weights and --dtype")
-        row_scorers = Scorer.batch(out, q.start, cfg.sampling, canvas.index, canvas.layout.mask_id)
+        sampling = canvas.sampling or cfg.sampling
+        row_scorers = Scorer.batch(out, q.start, sampling, canvas.stream, canvas.layout.mask_id)
         for sc, e in zip(row_scorers, ends, strict=True):
             sc.end = e  # positions past a row's own end were not asked for
         scorers.append(row_scorers)

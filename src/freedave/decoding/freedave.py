@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from freedave.decoding.autodepth import DepthChooser
-from freedave.decoding.common import Canvas, Result, call_model, new_canvases
+from freedave.decoding.common import Canvas, DecodeHooks, Result, advance, call_model, new_canvases
 from freedave.decoding.config import DecodeConfig, FreeDave, FreeDaveThreshold
 from freedave.decoding.protocol import Denoiser
 from freedave.decoding.steps import Layout, Scorer, accept_prefix, static_step, threshold_step
@@ -52,6 +52,8 @@ def decode_freedave(
     *,
     device: Any = "cpu",
     first_index: int = 0,
+    seeds: Sequence[int] | None = None,
+    hooks: DecodeHooks | None = None,
 ) -> list[Result]:
     if isinstance(strategy, FreeDaveThreshold):
         step: StepFn = partial(threshold_step, tau=strategy.threshold)
@@ -59,7 +61,7 @@ def decode_freedave(
         step = static_step
     chooser = _chooser(denoiser) if strategy.draft_depth == "auto" else None
     depth = 0 if chooser else int(strategy.draft_depth)
-    canvases = new_canvases(denoiser, prompts, cfg, device, first_index)
+    canvases = new_canvases(denoiser, prompts, cfg, device, first_index, seeds)
     if not strategy.cross_blocks:
         for c in canvases:
             c.layout = replace(c.layout, lookahead_blocks=0)
@@ -114,7 +116,7 @@ def decode_freedave(
                 current[c.index] = scorers[j - 1]
         if chooser and jobs:
             chooser.observe(sum(len(r) for _, r, _ in jobs), elapsed, chains, [len(drafts[c.index]) for c, _, _ in jobs])
-        active = [c for c in active if not c.done]
+        active = advance(active, hooks)
     thr = strategy.threshold if isinstance(strategy, FreeDaveThreshold) else None
     return [c.result(strategy.name, draft_depth=strategy.draft_depth, threshold=thr) for c in canvases]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from freedave.decoding.common import Result, call_model, new_canvases
+from freedave.decoding.common import DecodeHooks, Result, advance, call_model, new_canvases
 from freedave.decoding.config import DecodeConfig, Static
 from freedave.decoding.optimal import draft_decisions, reach_from_trace
 from freedave.decoding.protocol import Denoiser
@@ -21,10 +21,12 @@ def decode_static(
     trace: bool = False,
     device: Any = "cpu",
     first_index: int = 0,
+    seeds: Sequence[int] | None = None,
+    hooks: DecodeHooks | None = None,
 ) -> list[Result]:
     """Decode every prompt with static steps. ``trace=True`` also records each state's reach r(n)
     (it asks for one block of lookahead logits per forward, which the tokens never depend on)."""
-    canvases = new_canvases(denoiser, prompts, cfg, device, first_index)
+    canvases = new_canvases(denoiser, prompts, cfg, device, first_index, seeds)
     drafted: dict[int, list] = {c.index: [] for c in canvases}  # per state n: decisions drafted from f(x_n)
     taken: dict[int, list] = {c.index: [] for c in canvases}  # the decision static took at state n
     for c in canvases:
@@ -45,7 +47,7 @@ def decode_static(
             c.accepted.append(1)
             if c.layout.is_terminal(c.x):
                 c.finish()
-        active = [c for c in active if not c.done]
+        active = advance(active, hooks)
     out = []
     for c in canvases:
         reach = reach_from_trace(drafted[c.index], taken[c.index], c.x) if trace else None

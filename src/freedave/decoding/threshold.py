@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from freedave.decoding.common import Result, call_model, new_canvases
+from freedave.decoding.common import DecodeHooks, Result, advance, call_model, new_canvases
 from freedave.decoding.config import DecodeConfig, Threshold
 from freedave.decoding.protocol import Denoiser
 from freedave.decoding.steps import threshold_step
@@ -19,9 +19,11 @@ def decode_threshold(
     *,
     device: Any = "cpu",
     first_index: int = 0,
+    seeds: Sequence[int] | None = None,
+    hooks: DecodeHooks | None = None,
 ) -> list[Result]:
     """Each forward unmasks every active-block position with confidence >= tau (at least one)."""
-    canvases = new_canvases(denoiser, prompts, cfg, device, first_index)
+    canvases = new_canvases(denoiser, prompts, cfg, device, first_index, seeds)
     for c in canvases:
         if c.layout.is_terminal(c.x):
             c.finish()
@@ -37,5 +39,5 @@ def decode_threshold(
             c.accepted.append(before - c.n_masked)
             if c.layout.is_terminal(c.x):
                 c.finish()
-        active = [c for c in active if not c.done]
+        active = advance(active, hooks)
     return [c.result(strategy.name, threshold=strategy.threshold) for c in canvases]
