@@ -32,6 +32,7 @@ def test_config_keys() -> None:
 def test_loads_with_auto_classes() -> None:
     from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
+    freedave.models.register_auto_classes()  # explicit: import freedave alone does not load transformers
     cfg = AutoConfig.from_pretrained(str(REFERENCE_PATH))
     model = AutoModel.from_pretrained(str(REFERENCE_PATH), use_safetensors=True)
     assert type(model).__name__ == "ReferenceModel"

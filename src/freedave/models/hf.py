@@ -27,8 +27,8 @@ from torch import Tensor, nn
 
 from freedave.decoding.protocol import Query
 from freedave.errors import DecodeError
+from freedave.models.bundle import Loaded
 from freedave.models.families import FAMILY_NAMES, Spec, find_spec
-from freedave.models.loading import Loaded
 from freedave.models.reference import ROW_TILE, KVCache
 
 log = logging.getLogger("freedave")

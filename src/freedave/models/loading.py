@@ -6,48 +6,16 @@ local Hugging Face checkpoint folder; nothing is ever downloaded.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from freedave.errors import DecodeError
+from freedave.models.bundle import ASSETS, REFERENCE_PATH, Loaded, read_config  # noqa: F401 (re-exported)
 from freedave.options import CACHES, DTYPES, FAMILIES, check_choice
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-REFERENCE_PATH = ASSETS / "reference"
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-@dataclass
-class Loaded:
-    """A ready-to-decode model: the denoiser, its tokenizer (or None) and where it came from."""
-
-    denoiser: Any
-    tokenizer: Any
-    path: Path
-    family: str
-    block_size: int | None = None  # the model's own block size (block family), if it has one
-    model: Any = None
-
-    def encode(self, text: str, chat: bool = False) -> list[int]:
-        if self.tokenizer is None:
-            raise DecodeError("this model has no tokenizer; pass token ids instead of text")
-        if chat and getattr(self.tokenizer, "chat_template", None):
-            ids = self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True
-            )
-            if isinstance(ids, dict) or hasattr(ids, "keys"):
-                ids = ids["input_ids"]
-            return list(ids)
-        return list(self.tokenizer.encode(text, add_special_tokens=False))
-
-    def decode(self, ids: list[int]) -> str:
-        if self.tokenizer is None:
-            return " ".join(map(str, ids))
-        return self.tokenizer.decode(ids, skip_special_tokens=False)
 
 
 def resolve_path(name_or_path: str | Path) -> Path:
@@ -62,13 +30,6 @@ def resolve_path(name_or_path: str | Path) -> Path:
     if not (path / "config.json").is_file():
         raise DecodeError(f"{path} has no config.json; --model takes 'reference' or a Hugging Face checkpoint folder")
     return path
-
-
-def read_config(path: Path) -> dict:
-    try:
-        return json.loads((path / "config.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise DecodeError(f"cannot read {path / 'config.json'}: {e}") from None
 
 
 def load(
@@ -96,6 +57,9 @@ def load(
         check_choice("family", family, FAMILIES)
     check_choice("dtype", dtype, DTYPES)
     check_choice("cache", cache, CACHES)
+    from freedave.models import register_auto_classes
+
+    register_auto_classes()  # transformers is needed from here on: let AutoConfig know the reference
     path = resolve_path(name_or_path)
     raw = read_config(path)
     if raw.get("model_type") == "freedave_reference":

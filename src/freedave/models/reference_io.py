@@ -8,7 +8,7 @@ import torch
 
 from freedave.errors import DecodeError
 from freedave.models.adapters import ReferenceDenoiser
-from freedave.models.loading import REFERENCE_PATH, Loaded, read_config
+from freedave.models.bundle import REFERENCE_PATH, Loaded, read_config
 from freedave.models.reference import ReferenceConfig, ReferenceModel
 
 

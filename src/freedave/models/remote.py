@@ -19,7 +19,7 @@ from torch import Tensor
 
 from freedave.decoding.protocol import Query
 from freedave.errors import DecodeError
-from freedave.models.loading import Loaded
+from freedave.models.bundle import Loaded
 
 log = logging.getLogger("freedave")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from freedave.errors import DecodeError
-from freedave.tasks import read_jsonl
 from freedave.tasks.base import Problem
 from freedave.tasks.mathcheck import same_answer
+from freedave.tasks.readers import read_jsonl
 
 INSTRUCTION = "\nPlease reason step by step, and put your final answer within \\boxed{}."
 

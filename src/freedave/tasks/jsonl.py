@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from freedave.tasks import read_jsonl
 from freedave.tasks.base import Problem
+from freedave.tasks.readers import read_jsonl
 
 
 class JsonlTask:
