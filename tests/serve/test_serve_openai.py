@@ -1,0 +1,115 @@
+"""The official openai client against a real server: same tokens as ``freedave generate``."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import openai
+import pytest
+from serve_util import solo
+
+from freedave.cli.main import main as freedave_main
+
+PROMPT = "add 482+396"
+
+
+def client(url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+
+
+def generate_cli(capsys, *flags: str) -> dict:  # noqa: ANN001
+    """``freedave generate ... --json`` run for real; its one JSON line."""
+    capsys.readouterr()
+    assert freedave_main(["generate", "--model", "reference", "--json", *flags]) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def tokens_of(url: str, text: str) -> list[int]:
+    r = httpx.post(f"{url}/tokenize", json={"prompt": text})
+    assert r.status_code == 200
+    return r.json()["tokens"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "body"),
+    [
+        (["--strategy", "freedave"], {}),
+        (["--strategy", "static", "--temperature", "0.8", "--seed", "7"],
+         {"strategy": "static", "temperature": 0.8, "seed": 7}),
+        (["--strategy", "freedave", "--temperature", "0.8", "--top-k", "5", "--seed", "3"],
+         {"strategy": "freedave", "temperature": 0.8, "top_k": 5, "seed": 3}),
+    ],
+)
+def test_completion_equals_generate(server, capsys, flags, body) -> None:
+    ref = generate_cli(capsys, "--prompt", PROMPT, "--max-new-tokens", "32", *flags)
+    extra = {k: v for k, v in body.items() if k in ("strategy", "top_k")}
+    std = {k: v for k, v in body.items() if k in ("temperature", "seed")}
+    out = client(server).completions.create(model="reference", prompt=PROMPT, max_tokens=32, extra_body=extra, **std)
+    choice = out.choices[0]
+    assert choice.text == ref["text"]
+    assert tokens_of(server, choice.text) == ref["token_ids"]
+    assert out.usage.completion_tokens == len(ref["token_ids"])
+    assert out.usage.prompt_tokens == len(PROMPT)  # one token per character
+    assert out.usage.total_tokens == out.usage.prompt_tokens + out.usage.completion_tokens
+    assert out.usage.nfe == ref["nfe"]
+    assert choice.finish_reason == ("length" if len(ref["token_ids"]) == 32 else "stop")
+
+    chunks = list(client(server).completions.create(
+        model="reference", prompt=PROMPT, max_tokens=32, stream=True, stream_options={"include_usage": True},
+        extra_body=extra, **std))
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == choice.text
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == choice.finish_reason
+    assert chunks[-1].usage.completion_tokens == out.usage.completion_tokens
+    assert chunks[-1].usage.nfe == out.usage.nfe
+
+
+def test_chat_equals_generate_chat(server, capsys) -> None:
+    ref = generate_cli(capsys, "--prompt", PROMPT, "--max-new-tokens", "32", "--chat", "--strategy", "static")
+    msgs = [{"role": "user", "content": PROMPT}]
+    out = client(server).chat.completions.create(model="reference", messages=msgs, max_tokens=32,
+                                                 extra_body={"strategy": "static"})
+    assert out.choices[0].message.content == ref["text"]
+    assert out.choices[0].message.role == "assistant"
+    assert out.usage.completion_tokens == len(ref["token_ids"])
+    assert out.usage.nfe == ref["nfe"] and out.usage.tokens_per_nfe == pytest.approx(ref["tokens_per_nfe"])
+    chunks = list(client(server).chat.completions.create(model="reference", messages=msgs, max_tokens=32,
+                                                         stream=True, extra_body={"strategy": "static"}))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == ref["text"]
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert len([c for c in chunks if c.choices[0].delta.content]) >= 2  # sent block by block, not at the end
+
+
+def test_stop_string_cuts_and_says_stop(server, loaded) -> None:
+    full = loaded.decode(solo(loaded, PROMPT))
+    assert "=" in full
+    out = client(server).completions.create(model="reference", prompt=PROMPT, max_tokens=32, stop=["="])
+    assert out.choices[0].text == full[: full.index("=")]
+    assert out.choices[0].finish_reason == "stop"
+    assert out.usage.completion_tokens == full.index("=") + 1  # the tokens up to the stop string
+    streamed = client(server).completions.create(model="reference", prompt=PROMPT, max_tokens=32, stop="=",
+                                                 stream=True)
+    assert "".join(c.choices[0].text for c in streamed) == out.choices[0].text
+
+
+def test_token_id_batches_like_lm_eval(server, loaded) -> None:
+    """lm-eval's local-completions sends a list of token-id lists, echo false, no logprobs."""
+    prompts = ["add 12+34", "copy hello world", "mark abcdefghijklmnopqrstuvwxyzabcde"]
+    ids = [loaded.encode(p) for p in prompts]
+    r = httpx.post(f"{server}/v1/completions", json={
+        "model": "reference", "prompt": ids, "max_tokens": 32, "temperature": 0.0, "stop": ["\n\n"], "seed": 1234,
+        "echo": False}, timeout=60)
+    assert r.status_code == 200, r.text
+    choices = sorted(r.json()["choices"], key=lambda c: c["index"])
+    assert [c["index"] for c in choices] == [0, 1, 2]
+    for p, c in zip(prompts, choices, strict=True):
+        assert c["text"] == loaded.decode(solo(loaded, p, seed=1234))
+    assert r.json()["usage"]["prompt_tokens"] == sum(map(len, ids))
+
+
+def test_models_tokenizer_info_health(server) -> None:
+    assert [m.id for m in client(server).models.list().data] == ["reference"]
+    info = httpx.get(f"{server}/tokenizer_info").json()
+    assert info["eos_token"] == "<eos>" and info["model_max_length"] == 256
+    assert httpx.post(f"{server}/detokenize", json={"tokens": tokens_of(server, "hi there")}).json()["prompt"] == "hi there"
+    assert httpx.get(f"{server}/health").json() == {"status": "ok"}
