@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 import sys
 
-from freedave.cli import bench, check, demo, generate, info, train
+from freedave.cli import bench, check, demo, eval, generate, info, train
 from freedave.cli.args import Parser
 from freedave.errors import one_line
 
-SUBCOMMANDS = (generate, demo, info, bench, check, train)
+SUBCOMMANDS = (generate, demo, info, bench, check, train, eval)
 
 
 def build_parser() -> Parser:

@@ -14,13 +14,15 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
+import torch
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from tqdm import tqdm
 
-from freedave.decoding import DecodeConfig, Sampling, decode, make_strategy
+from freedave.decoding import DecodeConfig, Sampling, Strategy, decode, make_strategy
 from freedave.errors import DecodeError, OptionError
 from freedave.eval import dist
 from freedave.eval.gen import GenSettings, NoEarlyEOS, cut_at_stops, request_seed, settings_for
@@ -42,7 +44,7 @@ log = logging.getLogger("freedave.eval")
 MODEL_ARGS = (
     "model", "strategy", "draft_depth", "threshold", "cross_blocks", "block_size", "max_new_tokens",
     "temperature", "top_k", "top_p", "seed", "batch_size", "device", "dtype", "family", "cache",
-    "mc_num", "min_new_tokens", "trust_remote_code",
+    "mc_num", "min_new_tokens", "mask_token_id", "trust_remote_code",
 )
 
 
@@ -54,70 +56,107 @@ def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
     return value
 
 
+@dataclass(frozen=True)
+class EvalOptions:
+    """The ``freedave`` model's arguments, validated (one-line ``OptionError`` for a bad one)."""
+
+    strategy: Strategy
+    sampling: Sampling
+    max_new_tokens: int
+    block_size: int | None  # None: the model's own
+    min_new_tokens: int
+    batch_size: int
+    mc_num: int
+    device: str
+    dtype: str
+    family: str | None
+    cache: str
+    mask_token_id: int | None
+    trust_remote_code: bool
+
+
+def parse_options(
+    strategy: str = "freedave",
+    draft_depth: int | str = DEFAULT_DRAFT_DEPTH,
+    threshold: float = DEFAULT_THRESHOLD,
+    cross_blocks: bool = True,
+    block_size: int | None = None,
+    max_new_tokens: int = 256,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    batch_size: int | str = 8,
+    device: str | None = "cpu",
+    dtype: str = "float32",
+    family: str | None = None,
+    cache: str = "none",
+    mc_num: int = 16,
+    min_new_tokens: int = 0,
+    mask_token_id: int | None = None,
+    trust_remote_code: bool = False,
+    max_batch_size: Any = None,  # passed by the harness; freedave's batches are fixed-size
+    **unknown: Any,
+) -> EvalOptions:
+    if unknown:
+        raise OptionError(f"unknown model_args {', '.join(sorted(unknown))}; freedave takes {', '.join(MODEL_ARGS)}")
+    check_choice("dtype", dtype, DTYPES)
+    check_choice("cache", cache, CACHES)
+    if family is not None:
+        check_choice("family", family, FAMILIES)
+    sampling = Sampling(temperature=float(temperature), top_k=int(top_k), top_p=float(top_p), seed=int(seed))
+    return EvalOptions(
+        strategy=make_strategy(str(strategy), parse_draft_depth(draft_depth), float(threshold), bool(cross_blocks)),
+        sampling=sampling,
+        max_new_tokens=_positive_int("max_new_tokens", max_new_tokens),
+        block_size=None if block_size is None else _positive_int("block_size", block_size),
+        min_new_tokens=_positive_int("min_new_tokens", min_new_tokens, minimum=0),
+        batch_size=_positive_int("batch_size", batch_size),
+        mc_num=_positive_int("mc_num", mc_num),
+        device=str(device or "cpu"),
+        dtype=dtype,
+        family=family,
+        cache=cache,
+        mask_token_id=None if mask_token_id is None else _positive_int("mask_token_id", mask_token_id, minimum=0),
+        trust_remote_code=bool(trust_remote_code),
+    )
+
+
 @register_model("freedave")
 class FreeDaveLM(LM):
-    """One model, one strategy; see the module docstring. ``model`` may be a ``Loaded`` bundle
-    (``freedave eval`` loads once and runs several strategies)."""
+    """One model, one strategy; see the module docstring and ``parse_options`` for the arguments.
+    ``model`` may be a ``Loaded`` bundle (``freedave eval`` loads once, runs several strategies)."""
 
-    def __init__(
-        self,
-        model: str | Loaded = "reference",
-        strategy: str = "freedave",
-        draft_depth: int | str = DEFAULT_DRAFT_DEPTH,
-        threshold: float = DEFAULT_THRESHOLD,
-        cross_blocks: bool = True,
-        block_size: int | None = None,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        seed: int = 0,
-        batch_size: int | str = 8,
-        device: str | None = "cpu",
-        dtype: str = "float32",
-        family: str | None = None,
-        cache: str = "none",
-        mc_num: int = 16,
-        min_new_tokens: int = 0,
-        trust_remote_code: bool = False,
-        max_batch_size: Any = None,  # passed by the harness; freedave's batches are fixed-size
-        **unknown: Any,
-    ) -> None:
+    def __init__(self, model: str | Loaded = "reference", **kwargs: Any) -> None:
         super().__init__()
-        if unknown:
-            raise OptionError(f"unknown model_args {', '.join(sorted(unknown))}; freedave takes {', '.join(MODEL_ARGS)}")
-        self.strategy = make_strategy(str(strategy), parse_draft_depth(draft_depth), float(threshold), bool(cross_blocks))
-        self.batch_size = _positive_int("batch_size", batch_size)
-        self.mc_num = _positive_int("mc_num", mc_num)
-        sampling = Sampling(temperature=float(temperature), top_k=int(top_k), top_p=float(top_p), seed=int(seed))
-        self.seed = sampling.seed
-        DecodeConfig(max_new_tokens=_positive_int("max_new_tokens", max_new_tokens), sampling=sampling)
-        requested_block = None if block_size is None else _positive_int("block_size", block_size)
-        min_new = _positive_int("min_new_tokens", min_new_tokens, minimum=0)
-        check_choice("dtype", dtype, DTYPES)
-        check_choice("cache", cache, CACHES)
-        if family is not None:
-            check_choice("family", family, FAMILIES)
-        device = dist.local_device(device or "cpu")
+        opts = parse_options(**kwargs)
+        self.strategy = opts.strategy
+        self.batch_size, self.mc_num, self.seed = opts.batch_size, opts.mc_num, opts.sampling.seed
+        device = dist.local_device(opts.device)
         dist.init(device)
-        self._rank, self._world_size = (dist.dist.get_rank(), dist.dist.get_world_size()) if dist.dist.is_initialized() else (0, 1)
-        import torch
-
+        if dist.dist.is_initialized():
+            self._rank, self._world_size = dist.dist.get_rank(), dist.dist.get_world_size()
         self._device = torch.device(device)
         self.device_name = device
         self.loaded = model if isinstance(model, Loaded) else load(
-            str(model), family=family, device=device, dtype=dtype, trust_remote_code=bool(trust_remote_code), cache=cache
+            str(model), family=opts.family, device=device, dtype=opts.dtype, mask_token_id=opts.mask_token_id,
+            trust_remote_code=opts.trust_remote_code, cache=opts.cache,
         )
         self.tokenizer = self.loaded.tokenizer
         self.defaults = GenSettings(
-            max_new_tokens=int(max_new_tokens),
-            block_size=resolve_block_size(requested_block, self.loaded.block_size),
-            temperature=sampling.temperature,
-            top_k=sampling.top_k,
-            top_p=sampling.top_p,
-            min_new_tokens=min_new,
+            max_new_tokens=opts.max_new_tokens,
+            block_size=resolve_block_size(opts.block_size, self.loaded.block_size),
+            temperature=opts.sampling.temperature,
+            top_k=opts.sampling.top_k,
+            top_p=opts.sampling.top_p,
+            min_new_tokens=opts.min_new_tokens,
         )
         self.stats = {"requests": 0, "tokens": 0, "nfe": 0, "seconds": 0.0}
+
+    @staticmethod
+    def check_args(kwargs: dict[str, Any]) -> EvalOptions:
+        """Validate model arguments without loading anything."""
+        return parse_options(**kwargs)
 
     # -- collectives the evaluator calls (rank and world_size come from LM) -----------------------
 

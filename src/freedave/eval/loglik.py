@@ -35,7 +35,7 @@ class Span:
     target: Tensor  # [end - start] the true continuation tokens of the window
     prompt_len: int
     start: int
-    end: int
+    end: int  # one past the last position computed (past the continuation: mask padding)
 
 
 def windows(prompt_len: int, length: int, block_size: int, per_block: bool) -> list[tuple[int, int]]:
@@ -48,9 +48,14 @@ def windows(prompt_len: int, length: int, block_size: int, per_block: bool) -> l
 
 def spans_for(
     item: int, context: Sequence[int], continuation: Sequence[int], seed: int, mc_num: int, mask_id: int,
-    block_size: int, per_block: bool,
+    block_size: int, per_block: bool, max_length: int | None = None,
 ) -> list[Span]:
-    """The masked windows of one request, with masks drawn from ``seed``."""
+    """The masked windows of one request, with masks drawn from ``seed``.
+
+    Block models see a whole block while decoding (positions not yet decoded are masks), so a last
+    window shorter than a block is padded with masks to a full block (those positions are not
+    scored): the block the model scores looks like one it decodes.
+    """
     gen = torch.Generator().manual_seed(seed)
     full = torch.tensor([*context, *continuation], dtype=torch.long)
     out = []
@@ -63,9 +68,12 @@ def spans_for(
             count = int(torch.randint(1, n + 1, (1,), generator=gen))
             masked[r, torch.randperm(n, generator=gen)[:count]] = True
             weights[r] = n / count
-        rows = full[:hi].repeat(mc_num + 1, 1)
+        stop = lo + block_size if per_block else hi
+        stop = min(stop, max_length) if max_length is not None else stop
+        rows = torch.full((mc_num + 1, stop), mask_id, dtype=torch.long)
+        rows[:, :hi] = full[:hi]
         rows[:, lo:hi] = torch.where(masked, torch.full_like(masked, mask_id, dtype=torch.long), rows[:, lo:hi])
-        out.append(Span(item, rows, masked, weights, full[lo:hi], len(context), lo, hi))
+        out.append(Span(item, rows, masked, weights, full[lo:hi], len(context), lo, stop))
     return out
 
 
@@ -88,6 +96,7 @@ def score(denoiser: Denoiser, spans: Sequence[Span], block_size: int, device: st
     ]
     out = []
     for s, logits in zip(spans, denoiser.logits(queries), strict=True):
+        logits = logits[:, : len(s.target)]  # the mask padding is not scored
         logp = torch.log_softmax(logits.double().cpu(), dim=-1)  # [R, n, V]
         token_logp = logp.gather(-1, s.target.expand(logp.shape[0], -1).unsqueeze(-1)).squeeze(-1)
         greedy = bool((logits[0].argmax(-1).cpu() == s.target).all())
@@ -116,7 +125,8 @@ def mc_loglikelihood(
         spans: list[Span] = []
         for j, (context, continuation, seed) in enumerate(batch):
             check_request(denoiser, first + j, context, continuation)
-            spans += spans_for(j, context, continuation, seed, mc_num, denoiser.mask_id, block_size, per_block)
+            spans += spans_for(j, context, continuation, seed, mc_num, denoiser.mask_id, block_size, per_block,
+                               getattr(denoiser, "max_length", None))
         totals = [0.0] * len(batch)
         greedy = [True] * len(batch)
         scored = score(denoiser, spans, block_size, device) if spans else []
