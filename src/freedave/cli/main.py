@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 import sys
 
-from freedave.cli import bench, check, demo, generate, info, serve, train
+from freedave.cli import batch, bench, check, demo, eval, generate, info, serve, train
 from freedave.cli.args import Parser
 from freedave.errors import one_line
 
-SUBCOMMANDS = (generate, demo, info, bench, check, train, serve)
+SUBCOMMANDS = (generate, demo, info, bench, check, train, serve, eval, batch)
 
 
 def build_parser() -> Parser:
