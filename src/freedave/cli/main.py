@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 import sys
 
-from freedave.cli import bench, check, demo, generate, info, train
+from freedave.cli import batch, bench, check, demo, generate, info, train
 from freedave.cli.args import Parser
 from freedave.errors import one_line
 
-SUBCOMMANDS = (generate, demo, info, bench, check, train)
+SUBCOMMANDS = (generate, batch, demo, info, bench, check, train)
 
 
 def build_parser() -> Parser:
