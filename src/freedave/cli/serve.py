@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 
 from freedave.cli import args as common
 from freedave.errors import DecodeError, OptionError
@@ -70,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
         raise DecodeError(f"freedave serve needs the serve extra ({e.name} is missing): pip install 'freedave[serve]'") from None
     settings = settings_from_args(args)
     loaded = common.load_model(args)
-    uvicorn.run(create_app(loaded, settings), host=args.host, port=args.port, log_level="info" if args.verbose
-                else "warning")
+    app = create_app(loaded, settings)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, restores the handlers it found and raises the
+    # signal again; handlers that ignore it make that a clean exit 0 after the shutdown.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning")
     return 0

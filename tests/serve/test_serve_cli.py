@@ -1,0 +1,64 @@
+"""``freedave serve`` as a process: binds 127.0.0.1, answers, exits 0 on SIGTERM; one-line errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from serve_util import free_port
+
+from freedave.cli.main import main as freedave_main
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def test_serve_process_answers_and_exits_0_on_sigterm() -> None:
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(SRC), HF_HUB_OFFLINE="1", FREEDAVE_API_KEY="k1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "freedave.cli.main", "serve", "--model", "reference", "--port", str(port),
+         "--max-new-tokens", "16", "--strategy", "static"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        url, auth = f"http://127.0.0.1:{port}", {"Authorization": "Bearer k1"}
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, proc.communicate()[1]
+            try:
+                if httpx.get(f"{url}/health", headers=auth, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "freedave serve did not come up"
+            time.sleep(0.2)
+        assert httpx.get(f"{url}/health").status_code == 401  # the key came from FREEDAVE_API_KEY
+        r = httpx.post(f"{url}/v1/completions", json={"prompt": "add 1+2"}, headers=auth, timeout=60)
+        assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] <= 16
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_bad_flags_are_one_line(capsys) -> None:
+    assert freedave_main(["serve", "--max-batch", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "freedave: error: --max-batch must be >= 1 (got 0)"
+    assert freedave_main(["serve", "--draft-depth", "zero"]) == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_without_the_serve_extra_says_so(monkeypatch, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # import fastapi now fails
+    monkeypatch.delitem(sys.modules, "freedave.serve.app", raising=False)
+    assert freedave_main(["serve"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "serve extra" in err and "fastapi" in err and "\n" not in err
