@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from serve_util import free_port
 
 from freedave.cli.main import main as freedave_main
@@ -40,8 +41,17 @@ def test_serve_process_answers_and_exits_0_on_sigterm() -> None:
         assert httpx.get(f"{url}/health").status_code == 401  # the key came from FREEDAVE_API_KEY
         r = httpx.post(f"{url}/v1/completions", json={"prompt": "add 1+2"}, headers=auth, timeout=60)
         assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] <= 16
-        proc.send_signal(signal.SIGTERM)
+        # SIGTERM while a stream is in flight: the stream still ends properly, then the process exits 0
+        body = {"prompt": "zzzz", "max_tokens": 96, "strategy": "static", "stream": True}
+        with httpx.stream("POST", f"{url}/v1/completions", json=body, headers=auth, timeout=60) as r:
+            lines = r.iter_lines()
+            assert next(line for line in lines if line.startswith("data: ")).startswith('data: {"id"')
+            proc.send_signal(signal.SIGTERM)
+            rest = [line for line in lines if line.startswith("data: ")]
+        assert rest[-1] == "data: [DONE]"
         assert proc.wait(timeout=30) == 0
+        with pytest.raises(httpx.TransportError):  # no longer listening
+            httpx.get(f"{url}/health", headers=auth, timeout=1)
     finally:
         if proc.poll() is None:
             proc.kill()
