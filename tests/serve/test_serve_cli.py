@@ -23,7 +23,7 @@ def test_serve_process_answers_and_exits_0_on_sigterm() -> None:
     env = dict(os.environ, PYTHONPATH=str(SRC), HF_HUB_OFFLINE="1", FREEDAVE_API_KEY="k1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "freedave.cli.main", "serve", "--model", "reference", "--port", str(port),
-         "--max-new-tokens", "16", "--strategy", "static"],
+         "--max-new-tokens", "16", "--strategy", "static", "--threads", "1"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -62,6 +62,8 @@ def test_bad_flags_are_one_line(capsys) -> None:
     assert freedave_main(["serve", "--max-batch", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "freedave: error: --max-batch must be >= 1 (got 0)"
+    assert freedave_main(["serve", "--threads", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "freedave: error: --threads must be >= 1 (got 0)"
     assert freedave_main(["serve", "--draft-depth", "zero"]) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
 
