@@ -74,3 +74,16 @@ def test_without_the_serve_extra_says_so(monkeypatch, capsys) -> None:
     assert freedave_main(["serve"]) == 2
     err = capsys.readouterr().err.strip()
     assert "serve extra" in err and "fastapi" in err and "\n" not in err
+
+
+def test_api_key_flag_and_env(monkeypatch) -> None:
+    from freedave.cli.main import build_parser
+    from freedave.cli.serve import settings_from_args
+
+    parse = build_parser().parse_args
+    monkeypatch.delenv("FREEDAVE_API_KEY", raising=False)
+    assert settings_from_args(parse(["serve"])).api_key is None  # off by default
+    assert settings_from_args(parse(["serve", "--api-key", "a"])).api_key == "a"
+    monkeypatch.setenv("FREEDAVE_API_KEY", "b")
+    assert settings_from_args(parse(["serve"])).api_key == "b"
+    assert settings_from_args(parse(["serve", "--api-key", "a"])).api_key == "a"  # the flag wins
