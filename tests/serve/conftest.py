@@ -1,6 +1,9 @@
 import os
 
 import pytest
+import torch
+
+torch.set_num_threads(1)  # the test servers decode in-process; 2 threads stall on a shared 2-core CPU
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

@@ -74,10 +74,14 @@ def test_chat_equals_generate_chat(server, capsys) -> None:
     assert out.usage.completion_tokens == len(ref["token_ids"])
     assert out.usage.nfe == ref["nfe"] and out.usage.tokens_per_nfe == pytest.approx(ref["tokens_per_nfe"])
     chunks = list(client(server).chat.completions.create(model="reference", messages=msgs, max_tokens=32,
-                                                         stream=True, extra_body={"strategy": "static"}))
-    assert "".join(c.choices[0].delta.content or "" for c in chunks) == ref["text"]
-    assert chunks[0].choices[0].delta.role == "assistant"
-    assert len([c for c in chunks if c.choices[0].delta.content]) >= 2  # sent block by block, not at the end
+                                                         stream=True, stream_options={"include_usage": True},
+                                                         extra_body={"strategy": "static"}))
+    *parts, last = chunks
+    assert "".join(c.choices[0].delta.content or "" for c in parts) == ref["text"]
+    assert parts[0].choices[0].delta.role == "assistant"
+    assert len([c for c in parts if c.choices[0].delta.content]) >= 2  # sent block by block, not at the end
+    assert last.choices == [] and last.usage.completion_tokens == out.usage.completion_tokens
+    assert last.usage.prompt_tokens == out.usage.prompt_tokens and last.usage.nfe == out.usage.nfe
 
 
 def test_stop_string_cuts_and_says_stop(server, loaded) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 
 from freedave.cli import args as common
 from freedave.errors import DecodeError, OptionError
@@ -23,6 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max-queue", type=int, default=256, help="rows waiting; beyond: 503 with Retry-After")
     s.add_argument("--max-tokens-limit", type=int, default=1024, help="largest max_tokens a request may ask")
     s.add_argument("--max-body-bytes", type=int, default=1 << 20)
+    s.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice; 1 on a CPU other programs share)")
     s.add_argument("--batch-wait-ms", type=float, default=2.0, help="wait this long for requests to share a batch")
     s.set_defaults(func=run)
 
@@ -33,6 +36,8 @@ def settings_from_args(args: argparse.Namespace):  # noqa: ANN201 - freedave.ser
     for name in ("max_batch", "max_queue", "max_tokens_limit", "max_body_bytes"):
         if getattr(args, name) < 1:
             raise OptionError(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(args, name)})")
+    if args.threads is not None and args.threads < 1:
+        raise OptionError(f"--threads must be >= 1 (got {args.threads})")
     if not 0 < args.port < 65536:
         raise OptionError(f"--port must be in 1..65535 (got {args.port})")
     common.strategy_from_args(args)  # bad strategy options fail before the model loads
@@ -69,7 +74,15 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as e:
         raise DecodeError(f"freedave serve needs the serve extra ({e.name} is missing): pip install 'freedave[serve]'") from None
     settings = settings_from_args(args)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     loaded = common.load_model(args)
-    uvicorn.run(create_app(loaded, settings), host=args.host, port=args.port, log_level="info" if args.verbose
-                else "warning")
+    app = create_app(loaded, settings)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, restores the handlers it found and raises the
+    # signal again; handlers that ignore it make that a clean exit 0 after the shutdown.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning")
     return 0

@@ -122,9 +122,8 @@ def create_app(loaded: Any, settings: Settings) -> FastAPI:
         if first.get("type") == "json_invalid" or not loc:
             return error_response(400, "the request body must be a JSON object", "invalid_request_error",
                                   code="invalid_json")
-        param = ".".join(loc) or None
-        message = f"{param}: {first.get('msg', 'invalid value')}" if param else first.get("msg", "invalid body")
-        return error_response(400, one_line(ValueError(message)), "invalid_request_error", param)
+        message = f"{'.'.join(loc)}: {first.get('msg', 'invalid value')}"
+        return error_response(400, one_line(ValueError(message)), "invalid_request_error", loc[0])
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
