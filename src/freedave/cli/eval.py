@@ -116,7 +116,9 @@ def run(args: argparse.Namespace) -> int:
     from lm_eval.utils import make_table
 
     from freedave.eval import FreeDaveLM
+    from freedave.eval.dist import local_device
 
+    args.device = local_device(args.device)  # under a launcher: this process's own GPU
     per_strategy = [model_args(args, name) for name in names]
     FreeDaveLM.check_args(per_strategy[0])  # a bad key or value fails before the model loads
     loaded = common.load_model(args)
@@ -131,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         stats = lm.total_stats()  # every process takes part
         if lm.rank != 0:
             continue
-        runs.append({"strategy": name, "speed": speed_row(name, stats), "results": results["results"],
+        runs.append({"strategy": name, "processes": lm.world_size, "speed": speed_row(name, stats), "results": results["results"],
                      "samples": results.get("samples") if args.log_samples else None})
         print(f"freedave eval · {name}")
         print(make_table(results))
