@@ -56,19 +56,37 @@ def test_bundled_task_data_is_what_make_data_writes():
     assert [json.loads(line) for line in lines] == module.rows()
 
 
-def test_accuracy_and_nfe_equal_freedave_bench(twenty):
+def bench_rows(block_size=None):
     from freedave.bench.runner import BenchConfig, run_bench
 
-    bench = run_bench(
-        BenchConfig(limit=20, strategies=("freedave",), draft_depths=(8,), max_new_tokens=32, warmup=False), quiet=True
-    )
-    rows = {r["strategy"]: r for r in bench["rows"]}
+    cfg = BenchConfig(limit=20, strategies=("freedave",), draft_depths=(8,), max_new_tokens=32, block_size=block_size,
+                      warmup=False)
+    rows = {r["strategy"]: r for r in run_bench(cfg, quiet=True)["rows"]}
     assert set(rows) == {"static", "freedave"}
-    for name, run in twenty["runs"].items():
+    return rows
+
+
+def assert_equals_bench(runs, rows):
+    for name, run in runs.items():
         assert run["results"][TASK]["sample_len"] == 20
         assert run["results"][TASK]["exact_match,none"] == rows[name]["accuracy"]
         assert run["speed"]["nfe"] == rows[name]["nfe"]  # the same forwards, problem by problem
         assert run["speed"]["requests"] == 20
+
+
+def test_accuracy_and_nfe_equal_freedave_bench(twenty):
+    assert_equals_bench(twenty["runs"], bench_rows())
+
+
+def test_accuracy_below_one_equals_freedave_bench(tmp_path):
+    # blocks of 8 (the model was trained on 16) get about half the problems wrong: a real score
+    argv = ["--tasks", TASK, "--limit", "20", "--strategies", "static,freedave", "--block-size", "8"]
+    rc, _, stderr, out = run_eval(argv, tmp_path / "b8.json")
+    assert rc == 0, stderr
+    runs = {r["strategy"]: r for r in out["runs"]}
+    assert 0 < runs["static"]["results"][TASK]["exact_match,none"] < 1
+    assert_equals_bench(runs, bench_rows(block_size=8))
+    assert [s["resps"] for s in by_doc(runs["static"]).values()] == [s["resps"] for s in by_doc(runs["freedave"]).values()]
 
 
 def test_samples_are_the_decoders_texts_scored_by_the_task_checker(twenty):
