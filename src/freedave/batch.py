@@ -257,15 +257,19 @@ def decode_rows(loaded: Any, settings: JobSettings, rows: Sequence[Row]) -> list
     return [out[id_key(r.id)] for r in rows]
 
 
-def local_engine(settings: JobSettings) -> Callable[[list[Row], int], Iterator[list[dict[str, Any]]]]:
-    """The one-process engine: load the model once, decode batch after batch."""
+# An engine turns pending rows and a batch size into batches of result objects.
+Engine = Callable[[list[Row], int], Iterator[list[dict[str, Any]]]]
+
+
+def local_engine(settings: JobSettings, loaded: Any = None) -> Engine:
+    """The one-process engine: load the model once (unless given), decode batch after batch."""
 
     def run(rows: list[Row], batch_size: int) -> Iterator[list[dict[str, Any]]]:
-        loaded = settings.load()
+        model = loaded if loaded is not None else settings.load()
         for r in {r.max_new_tokens for r in rows}:  # bad lengths fail before the first batch
-            settings.config(r, loaded.block_size)
+            settings.config(r, model.block_size)
         for batch in group_batches(rows, batch_size):
-            yield decode_rows(loaded, settings, batch)
+            yield decode_rows(model, settings, batch)
 
     return run
 
@@ -300,9 +304,6 @@ def append_lines(fh: Any, results: Sequence[dict[str, Any]]) -> None:
     fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results).encode("utf-8"))
     fh.flush()
     os.fsync(fh.fileno())
-
-
-Engine = Callable[[list[Row], int], Iterator[list[dict[str, Any]]]]
 
 
 def run_job(
