@@ -1,19 +1,23 @@
 """`freedave batch`: each row decodes as it would alone, whatever the batching and order; a
 killed job resumes with every id exactly once; a torn last line is redone; bad input is one line."""
 
+import copy
+import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from conftest import SETTINGS, job_rows, read_results, write_jsonl
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from freedave.batch import CRASH_AFTER_ENV, local_engine, run_job
+import freedave
+from conftest import SETTINGS, job_rows, read_results, write_jsonl
+from freedave.batch import local_engine, run_job
 from freedave.cli import main
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -21,7 +25,7 @@ CLI_FLAGS = ["--strategy", "freedave", "--draft-depth", "4", "--max-new-tokens",
              "--temperature", "0.8", "--top-p", "0.95", "--seed", "11", "--no-progress"]
 
 
-@settings(max_examples=8)
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batch_size=st.integers(1, 9), order=st.permutations(range(8)))
 def test_any_batch_size_and_order_equals_each_row_alone(tmp_path_factory, loaded, solo, batch_size, order):
     tmp = tmp_path_factory.mktemp("prop")
@@ -54,19 +58,49 @@ def test_cli_row_equals_generate_with_its_seed(tmp_path, solo):
     assert json.loads(gen.stdout)["token_ids"] == row["token_ids"]
 
 
-def test_sigkill_mid_job_then_rerun_writes_each_id_once(tmp_path, solo):
-    write_jsonl(tmp_path / "in.jsonl", job_rows())
-    argv = ["batch", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.jsonl"),
-            "--batch-size", "2", *CLI_FLAGS]
-    killed = cli(*argv, env={CRASH_AFTER_ENV: "2"})
-    assert killed.returncode == -signal.SIGKILL
-    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 4  # two batches of two landed
+def test_sigkill_mid_job_then_rerun_writes_each_id_once(tmp_path, loaded):
+    """A real `freedave batch` process, SIGKILLed once its first batch is on disk, then rerun."""
+    rows = job_rows(24)
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    run_job(SETTINGS, tmp_path / "in.jsonl", tmp_path / "whole.jsonl", 2, engine=local_engine(SETTINGS, loaded))
+    out = tmp_path / "out.jsonl"
+    argv = ["batch", "--input", str(tmp_path / "in.jsonl"), "--output", str(out), "--batch-size", "2", *CLI_FLAGS]
+    proc = subprocess.Popen([sys.executable, "-m", "freedave.cli.main", *argv], env={**os.environ, "PYTHONPATH": SRC},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while not (out.exists() and out.stat().st_size) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(30) == -signal.SIGKILL  # killed, not finished
+    landed = out.read_bytes().count(b"\n")
+    assert 2 <= landed < 24
     rerun = cli(*argv)
     assert rerun.returncode == 0, rerun.stderr
-    assert json.loads(rerun.stderr.strip().splitlines()[-1])["summary"]["skipped"] == 4
-    lines = (tmp_path / "out.jsonl").read_text().splitlines()
-    assert len(lines) == 8 and len({json.dumps(json.loads(x)["id"]) for x in lines}) == 8
-    assert read_results(tmp_path / "out.jsonl") == solo
+    assert json.loads(rerun.stderr.strip().splitlines()[-1])["summary"]["skipped"] == landed
+    ids = [json.dumps(json.loads(x)["id"]) for x in out.read_text().splitlines()]
+    assert len(ids) == 24 and len(set(ids)) == 24
+    assert read_results(out) == read_results(tmp_path / "whole.jsonl")
+
+
+def test_messages_rows_with_their_own_seed_and_length(tmp_path, loaded):
+    """A messages row decodes as the templated prompt would alone, with the row's seed and length."""
+    chat = dataclasses.replace(loaded, tokenizer=copy.deepcopy(loaded.tokenizer))
+    chat.tokenizer.chat_template = "{% for m in messages %}[{{ m['role'] }}]{{ m['content'] }}{% endfor %}"
+    from freedave.tasks.reference import ReferenceTask
+
+    prompts = [p.prompt for p in ReferenceTask().problems(4)]
+    rows = [{"id": i, "messages": [{"role": "user", "content": p}], "seed": 7 * i, "max_new_tokens": 16 + 8 * i}
+            for i, p in enumerate(prompts)]
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    run_job(SETTINGS, tmp_path / "in.jsonl", tmp_path / "out.jsonl", 4, engine=local_engine(SETTINGS, chat))
+    got = read_results(tmp_path / "out.jsonl")
+    for row, res in zip(rows, got, strict=True):
+        (alone,) = freedave.generate(loaded, [f"[user]{row['messages'][0]['content']}"], SETTINGS.strategy,
+                                     max_new_tokens=row["max_new_tokens"], temperature=SETTINGS.temperature,
+                                     top_p=SETTINGS.top_p, seed=row["seed"])
+        assert (res["seed"], res["max_new_tokens"]) == (row["seed"], row["max_new_tokens"])
+        assert res["token_ids"] == alone.token_ids and res["text"] == alone.text
+        assert len(res["token_ids"]) <= -(-row["max_new_tokens"] // 16) * 16  # whole blocks of 16
 
 
 @pytest.mark.parametrize("cut", ["mid-json", "before-newline", "mid-json-with-newline"])
