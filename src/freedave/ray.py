@@ -135,13 +135,15 @@ def ray_engine(settings: JobSettings, work_dir: str | Path, num_workers: int = 1
                      for r in ordered[start : start + batch_size])
             (work / "input" / f"part-{n:06d}.jsonl").write_text("".join(lines), encoding="utf-8")
         ray.data.DataContext.get_current().enable_progress_bars = False
-        ds = ray.data.read_json(str(work / "input"))
+        # Reading and writing hold no CPU: with one actor per core they could never be scheduled.
+        io = {"num_cpus": 0}
+        ds = ray.data.read_json(str(work / "input"), ray_remote_args=io)
         ds = ds.map_batches(
             Decoder, fn_constructor_kwargs={"settings": settings}, batch_size=batch_size,
             batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=num_workers),
             num_cpus=cpus_per_worker, num_gpus=gpus_per_worker,
         )
-        ds.write_json(str(work / "output"))
+        ds.write_json(str(work / "output"), ray_remote_args=io)
         for part in sorted((work / "output").iterdir()):
             with part.open(encoding="utf-8") as fh:
                 yield [json.loads(json.loads(line)["line"]) for line in fh if line.strip()]
