@@ -39,7 +39,7 @@ def hardware() -> dict:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor())
     return {"cpu": model, "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg(),
-            "note": "2-core shared VM (other jobs were running on the same cores)",
+            "note": "2-core VM shared with other jobs; see load_average_at_start",
             "python": platform.python_version(), "torch": torch.__version__, "ray": ray.__version__,
             "torch_threads_per_process": 1}
 
