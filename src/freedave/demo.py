@@ -6,8 +6,8 @@ shows for one problem how the response unmasks forward by forward under static a
 
 FreeDave follows the static path exactly (that is what "lossless" means), so its forwards are
 consecutive runs of the static order: the run committed by FreeDave's forward i is the next
-``accepted[i]`` static decisions. The picture is drawn from the static order and FreeDave's own
-``Result.accepted``; the demo checks the two runs' tokens are identical before drawing it.
+``accepted[i]`` static decisions. The picture is drawn from a traced static run's
+``Result.decisions`` and FreeDave's own ``Result.accepted``; the demo checks the two runs' tokens are identical before drawing it.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from typing import Any
-
-import torch
 
 from freedave.decoding import (
     DecodeConfig,
@@ -27,9 +25,7 @@ from freedave.decoding import (
     decode,
     decode_static,
 )
-from freedave.decoding.common import call_model, new_canvases
 from freedave.decoding.optimal import attainable_nfe
-from freedave.decoding.steps import static_step
 from freedave.errors import DecodeError
 from freedave.tasks.base import Problem
 from freedave.tasks.reference import check
@@ -114,33 +110,21 @@ def evaluate(loaded, problems: list[Problem], *, taus: Sequence[float] = TAUS,  
 # The step-by-step picture of one problem.
 
 
-def static_order(denoiser, prompt: list[int], cfg: DecodeConfig) -> tuple[list[int], torch.Tensor, int]:  # noqa: ANN001
-    """Positions (relative to the response) in the order static decoding unmasks them, the final
-    canvas and the prompt length: the static loop for one prompt, recording each decision."""
-    (c,) = new_canvases(denoiser, [prompt], cfg, "cpu")
-    order = []
-    while not c.layout.is_terminal(c.x):
-        ((scorer,),) = call_model(denoiser, [(c, [c.x], False)], cfg)
-        nxt = static_step(c.x, c.layout, scorer, c.steps)
-        order.append(int((nxt != c.x).nonzero()[0, 0]) - c.layout.prompt_len)
-        c.x, c.steps = nxt, c.steps + 1
-    return order, c.x[c.layout.prompt_len :], c.layout.prompt_len
-
-
 def unmask_story(loaded, problem: Problem, depth: int = DRAFT_DEPTH) -> dict:  # noqa: ANN001
     """Per forward, the response positions committed, under static and under FreeDave."""
     cfg = DecodeConfig(max_new_tokens=MAX_NEW_TOKENS, block_size=loaded.block_size or 16)
     prompt = loaded.encode(problem.prompt)
-    order, final, _ = static_order(loaded.denoiser, prompt, cfg)
+    (st,) = decode_static(loaded.denoiser, [prompt], cfg, trace=True)
+    order = [p for p, _ in st.decisions or ()]
     (fd,) = decode(loaded.denoiser, [prompt], cfg, FreeDave(depth))
-    (st,) = decode(loaded.denoiser, [prompt], cfg, Static())
     if fd.token_ids != st.token_ids or sum(fd.accepted) != len(order):
         raise DecodeError("FreeDave left the static path on the demo problem; the model is not batch-invariant here")
     chunks, i = [], 0
     for k in fd.accepted:
         chunks.append(order[i : i + k])
         i += k
-    glyphs = [_glyph(loaded, int(t)) for t in final.tolist()]
+    tokens = dict(st.decisions or ())
+    glyphs = [_glyph(loaded, tokens.get(p, loaded.denoiser.mask_id)) for p in range(cfg.gen_length)]
     return {
         "problem": problem.prompt,
         "response": loaded.decode(st.token_ids),

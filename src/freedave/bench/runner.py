@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from freedave.bench import metrics, system
-from freedave.decoding import DecodeConfig, Result, Sampling, decode, decode_static
+from freedave.decoding import AutoDepth, DecodeConfig, Result, Sampling, decode, decode_static
 from freedave.decoding.config import (
     FreeDave,
     FreeDaveThreshold,
@@ -176,13 +176,14 @@ def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool =
     memory = system.PeakMemory(cfg.device)
 
     timed = [Timed(s) for s in settings]
+    policy = AutoDepth()  # draft_depth="auto": one learner for the whole run (warm-up included)
     plain = Timed(Static()) if uncached is not None else None  # lossy caches: uncached static beside
     with _progress(quiet) as bar, torch.no_grad():
         # 2. warm-up: one untimed decode of the first batch per setting
         if cfg.warmup:
             warm = bar.add_task("warm-up", total=len(settings))
             for s in settings:
-                decode(den, groups[0], dcfg, s, device=cfg.device)
+                decode(den, groups[0], dcfg, s, device=cfg.device, policy=policy)
                 bar.advance(warm)
             if plain is not None:
                 decode(uncached, groups[0], dcfg, plain.strategy, device=cfg.device)
@@ -195,7 +196,8 @@ def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool =
                 system.synchronize(cfg.device)
                 memory.start()
                 t0 = time.perf_counter()
-                out = decode(den if run is not plain else uncached, group, dcfg, run.strategy, device=cfg.device, first_index=offset)
+                out = decode(den if run is not plain else uncached, group, dcfg, run.strategy, device=cfg.device,
+                             first_index=offset, policy=policy)
                 system.synchronize(cfg.device)
                 run.seconds += time.perf_counter() - t0
                 run.peak_memory_mb = max(run.peak_memory_mb, memory.peak_mb())
