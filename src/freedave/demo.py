@@ -12,23 +12,16 @@ consecutive runs of the static order: the run committed by FreeDave's forward i 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
-from freedave.decoding import (
-    DecodeConfig,
-    FreeDave,
-    Result,
-    Static,
-    Threshold,
-    decode,
-    decode_static,
-)
-from freedave.decoding.optimal import attainable_nfe
+import torch
+
+from freedave.bench import metrics, runner
+from freedave.bench.rows import Row
+from freedave.decoding import DecodeConfig, FreeDave, decode, decode_static
 from freedave.errors import DecodeError
 from freedave.tasks.base import Problem
-from freedave.tasks.reference import check
 
 TAUS = (0.5, 0.7, 0.9, 0.95)
 DRAFT_DEPTH = 8
@@ -37,73 +30,47 @@ MASK_GLYPH, EOS_GLYPH = "·", "∎"
 
 
 # ------------------------------------------------------------------------------------------------
-# Measuring strategies side by side.
-
-
-def strategies(taus: Sequence[float] = TAUS, depth: int = DRAFT_DEPTH) -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = [("static", Static())]
-    out += [(f"threshold τ={t:g}", Threshold(t)) for t in taus]
-    out.append((f"freedave d={depth}", FreeDave(depth)))
-    return out
-
-
-def summarize(label: str, problems: list[Problem], results: list[Result], texts: list[str],
-              static: list[Result] | None, seconds: float) -> dict:
-    tokens = sum(len(r.token_ids) for r in results)
-    nfe = sum(r.nfe for r in results)
-    correct = [check(p, t) for p, t in zip(problems, texts, strict=True)]
-    kinds = sorted({p.kind for p in problems})
-    row = {
-        "strategy": label,
-        "accuracy": sum(correct) / len(problems),
-        "accuracy_by_kind": {
-            k: sum(c for p, c in zip(problems, correct, strict=True) if p.kind == k)
-            / sum(p.kind == k for p in problems)
-            for k in kinds
-        },
-        "nfe": nfe,
-        "tokens": tokens,
-        "tokens_per_nfe": tokens / max(nfe, 1),
-        "tokens_per_nfe_by_kind": {
-            k: sum(len(r.token_ids) for p, r in zip(problems, results, strict=True) if p.kind == k)
-            / max(1, sum(r.nfe for p, r in zip(problems, results, strict=True) if p.kind == k))
-            for k in kinds
-        },
-        "seconds": seconds,
-        "tokens_per_s": tokens / seconds if seconds > 0 else 0.0,
-    }
-    if static is not None:
-        same = [r.token_ids == s.token_ids for r, s in zip(results, static, strict=True)]
-        row["identical_to_static"] = sum(same) / len(same)
-    return row
+# Measuring strategies side by side (the bench runner's steps, with the demo's settings).
 
 
 def evaluate(loaded, problems: list[Problem], *, taus: Sequence[float] = TAUS,  # noqa: ANN001
-             depth: int = DRAFT_DEPTH, bound: bool = True) -> dict:
-    """Accuracy, NFE and speed of every strategy on ``problems`` (all prompts batched per forward)."""
-    cfg = DecodeConfig(max_new_tokens=MAX_NEW_TOKENS, block_size=loaded.block_size or 16)
-    ids = [loaded.encode(p.prompt) for p in problems]
-    rows, static = [], None
-    for label, strategy in strategies(taus, depth):
-        started = time.perf_counter()
-        results = decode(loaded.denoiser, ids, cfg, strategy)
-        seconds = time.perf_counter() - started
-        texts = [loaded.decode(r.token_ids) for r in results]
-        rows.append(summarize(label, problems, results, texts, static, seconds))
-        if static is None:
-            static = results
-    out: dict[str, Any] = {"problems": len(problems), "block_size": cfg.block_size, "draft_depth": depth, "strategies": rows}
+             depth: int = DRAFT_DEPTH, bound: bool = True) -> dict[str, Any]:
+    """Accuracy, NFE and speed of static, threshold (each τ) and FreeDave on ``problems`` (all
+    prompts batched per forward), measured by the bench runner; ``bound`` adds the attainable
+    optimal path from a traced static run."""
+    cfg = runner.BenchConfig(strategies=("static", "threshold", "freedave"), draft_depths=(depth,), thresholds=tuple(taus),
+                             block_size=loaded.block_size or 16, max_new_tokens=MAX_NEW_TOKENS,
+                             batch_size=len(problems), warmup=False)
+    prep = runner.prepare(cfg, loaded=loaded, problems=problems)
+    with runner.progress(quiet=True) as bar, torch.no_grad():
+        timed, _, memory_source = runner.time_settings(prep, cfg, bar)
+        traced = runner.trace_bound(prep, cfg, bar) if bound else []
+    rows = [demo_row(r) for r in runner.summarise(prep, cfg, timed, None, traced, memory_source).rows]
+    out: dict[str, Any] = {"problems": len(problems), "block_size": prep.dcfg.block_size, "draft_depth": depth,
+                           "strategies": rows}
     if bound:
-        traced = decode_static(loaded.denoiser, ids, cfg, trace=True)
-        nfe = sum(attainable_nfe(r.reach) for r in traced)
-        out["attainable_tokens_per_nfe"] = sum(len(r.token_ids) for r in traced) / nfe
-        out["attainable_tokens_per_nfe_by_kind"] = {
-            k: sum(len(r.token_ids) for p, r in zip(problems, traced, strict=True) if p.kind == k)
-            / max(1, sum(attainable_nfe(r.reach) for p, r in zip(problems, traced, strict=True) if p.kind == k))
-            for k in sorted({p.kind for p in problems})
-        }
+        out["attainable_tokens_per_nfe"] = metrics.ratio(prep.valid(traced), metrics.bound_forwards(traced)[0])
+        out["attainable_tokens_per_nfe_by_kind"] = runner.attainable_by_kind(prep, traced)
     out["static"] = rows[0]
     return out
+
+
+def demo_row(r: Row) -> dict[str, Any]:
+    """The demo's figures of one bench row (its JSON keys predate the bench's)."""
+    row = {
+        "strategy": r.label,
+        "accuracy": r.accuracy,
+        "accuracy_by_kind": r.accuracy_by_kind,
+        "nfe": r.nfe,
+        "tokens": r.valid_tokens,
+        "tokens_per_nfe": r.tokens_per_nfe,
+        "tokens_per_nfe_by_kind": r.tokens_per_nfe_by_kind,
+        "seconds": r.seconds,
+        "tokens_per_s": r.tokens_per_second or 0.0,
+    }
+    if r.strategy != "static":
+        row["identical_to_static"] = r.exact_match_vs_static
+    return row
 
 
 # ------------------------------------------------------------------------------------------------
