@@ -8,7 +8,8 @@ from typing import Any
 from torch import Tensor
 
 from freedave.decoding.protocol import Query
-from freedave.models.reference import KVCache, ReferenceModel
+from freedave.models.kv_cache import KVCache
+from freedave.models.reference import ReferenceModel
 
 
 class ReferenceDenoiser:
@@ -26,7 +27,7 @@ class ReferenceDenoiser:
         self.use_cache = use_cache and self.family == "block"
 
     def new_cache(self) -> Any:
-        return KVCache() if self.use_cache else None
+        return KVCache(self.max_length) if self.use_cache else None
 
     def logits(self, queries: Sequence[Query]) -> list[Tensor]:
         return [

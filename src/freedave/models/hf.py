@@ -29,7 +29,8 @@ from freedave.decoding.protocol import Query
 from freedave.errors import DecodeError
 from freedave.models.bundle import Loaded
 from freedave.models.families import FAMILY_NAMES, Spec, find_spec
-from freedave.models.reference import ROW_TILE, KVCache
+from freedave.models.kv_cache import KVCache
+from freedave.models.reference import ROW_TILE
 
 log = logging.getLogger("freedave")
 
@@ -193,8 +194,9 @@ class HFDenoiser:
         for i, layer in enumerate(body.layers):
             q, k, v = self.qkv(layer, h, cos, sin)
             if past:
-                k_all = torch.cat([cache.keys[i].expand(r, -1, -1, -1), k], dim=2)
-                v_all = torch.cat([cache.values[i].expand(r, -1, -1, -1), v], dim=2)
+                k_pre, v_pre = cache.layer(i)
+                k_all = torch.cat([k_pre.expand(r, -1, -1, -1), k], dim=2)
+                v_all = torch.cat([v_pre.expand(r, -1, -1, -1), v], dim=2)
             else:
                 k_all, v_all = k, v
             if groups > 1:
@@ -212,7 +214,7 @@ class HFDenoiser:
             hs = torch.cat([h[:, :1], hs], dim=1)
         logits = tiled_linear(body.norm(hs), self.model.lm_head, self.fixed)
         if new_keys:
-            cache.update(past, new_keys, new_values)
+            cache.write(past, new_keys, new_values)
         return logits.float()
 
 

@@ -15,12 +15,13 @@ of the uncached forward.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PretrainedConfig, PreTrainedModel
+
+from freedave.models.kv_cache import KVCache
 
 ROW_TILE = 16  # linear layers run on row counts padded to a multiple of this (batch invariance)
 
@@ -90,37 +91,6 @@ class ReferenceConfig(PretrainedConfig):
             bos_token_id=bos_token_id,
             **kwargs,
         )
-
-
-@dataclass
-class KVCache:
-    """Exact keys/values of a clean prefix (the prompt and finished blocks), one prompt.
-
-    Stored once per prompt ``[layers][1, H, C, Dh]`` and shared by every draft row of that prompt.
-    """
-
-    keys: list[Tensor] = field(default_factory=list)
-    values: list[Tensor] = field(default_factory=list)
-    length: int = 0
-
-    def update(self, pos: int, keys: list[Tensor], values: list[Tensor]) -> None:
-        """Append per-layer ``[1, H, n, Dh]`` keys/values for positions ``pos:pos+n``."""
-        if pos != self.length:
-            raise ValueError(f"cache holds {self.length} positions, cannot write at {pos}")
-        if not self.keys:
-            self.keys, self.values = list(keys), list(values)
-        else:
-            self.keys = [torch.cat([a, b], dim=2) for a, b in zip(self.keys, keys, strict=True)]
-            self.values = [torch.cat([a, b], dim=2) for a, b in zip(self.values, values, strict=True)]
-        self.length += keys[0].shape[2]
-
-    def crop(self, n: int) -> None:
-        self.keys = [k[:, :, :n] for k in self.keys]
-        self.values = [v[:, :, :n] for v in self.values]
-        self.length = min(self.length, n)
-
-    def reset(self) -> None:
-        self.keys, self.values, self.length = [], [], 0
 
 
 class RMSNorm(nn.Module):
@@ -335,8 +305,7 @@ class ReferenceModel(PreTrainedModel):
         new_keys: list[Tensor] = []
         new_values: list[Tensor] = []
         for i, layer in enumerate(self.layers):
-            k_pre = cache.keys[i] if past else None  # [1, H, past, Dh]: keys every row sees
-            v_pre = cache.values[i] if past else None
+            k_pre, v_pre = cache.layer(i) if past else (None, None)  # [1, H, past, Dh]: keys every row sees
             if shared is not None:
                 shared, ks, vs, k_pre, v_pre = _layer(layer, shared, cos[past:split], sin[past:split], k_pre, v_pre,
                                                       past, shared_segs)
@@ -364,5 +333,5 @@ class ReferenceModel(PreTrainedModel):
                     logits = part.new_zeros(r, end - start, part.shape[-1])
                 logits[rows, : part.shape[1]] = part
         if new_keys:
-            cache.update(past, new_keys, new_values)
+            cache.write(past, new_keys, new_values)
         return logits.float()
