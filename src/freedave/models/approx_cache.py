@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from freedave.decoding.protocol import Query
 from freedave.errors import DecodeError
+from freedave.models.invariant import attend_rows
 
 MODES = ("prefix", "dual")
 
@@ -59,7 +59,7 @@ class ReferenceStack:
         return self.model.embed_tokens(tokens)
 
     def rope(self, n: int, like: Tensor) -> tuple[Tensor, Tensor]:
-        from freedave.models.reference import rope_tables
+        from freedave.models.invariant import rope_tables
 
         return rope_tables(n, self.layers[0].head_dim, self.model.config.rope_theta, like.device)
 
@@ -70,15 +70,13 @@ class ReferenceStack:
         return kv
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        if q.shape[0] == 1:
-            return F.scaled_dot_product_attention(q, k, v)
-        return torch.cat([F.scaled_dot_product_attention(q[i : i + 1], k[i : i + 1], v[i : i + 1]) for i in range(q.shape[0])])
+        return attend_rows(q, k, v)
 
     def finish(self, i: int, h: Tensor, attn: Tensor) -> Tensor:
         return self.layers[i].finish(h, attn)
 
     def head(self, h: Tensor) -> Tensor:
-        from freedave.models.reference import tiled_linear
+        from freedave.models.invariant import tiled_linear
 
         return tiled_linear(self.model.norm(h), self.model.lm_head)
 
@@ -112,7 +110,7 @@ class HFStack:
         return self.den.finish(self.layers[i], h, attn)
 
     def head(self, h: Tensor) -> Tensor:
-        from freedave.models.hf import tiled_linear
+        from freedave.models.invariant import tiled_linear
 
         return tiled_linear(self.body.norm(h), self.den.model.lm_head, self.den.fixed)
 

@@ -29,42 +29,17 @@ from freedave.decoding.protocol import Query
 from freedave.errors import DecodeError
 from freedave.models.bundle import Loaded
 from freedave.models.families import FAMILY_NAMES, Spec, find_spec
+from freedave.models.invariant import (
+    GPU_TILE,
+    attend_rows,
+    rope_from,
+    rotate_half,
+    segments,
+    tiled_linear,
+)
 from freedave.models.kv_cache import KVCache
-from freedave.models.reference import ROW_TILE
 
 log = logging.getLogger("freedave")
-
-GPU_TILE = 64  # deterministic mode on GPU: every linear layer runs on exactly this many rows
-
-
-# ---------------------------------------------------------------------------------------------
-# Batch-invariant pieces
-
-
-def tiled_linear(x: Tensor, layer: nn.Linear, fixed: int = 0) -> Tensor:
-    """``layer(x)`` on a row count padded to a multiple of ``ROW_TILE``.
-
-    With ``fixed > 0`` (deterministic mode on GPU) the rows go through in chunks of exactly
-    ``fixed`` rows, so every GEMM has one shape and one kernel whatever the batch holds.
-    """
-    shape = x.shape
-    flat = x.reshape(-1, shape[-1])
-    n = flat.shape[0]
-    tile = fixed or ROW_TILE
-    pad = (-n) % tile
-    if pad:
-        flat = torch.cat([flat, flat.new_zeros(pad, flat.shape[1])])
-    if fixed:
-        out = torch.cat([F.linear(c, layer.weight, layer.bias) for c in flat.split(fixed)])
-    else:
-        out = F.linear(flat, layer.weight, layer.bias)
-    return out[:n].reshape(*shape[:-1], out.shape[-1])
-
-
-def rotate_half(x: Tensor) -> Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-
 
 class HFDenoiser:
     """A Llama / Qwen2 / Qwen3 ``*ForCausalLM`` as a denoiser of one family.
@@ -125,15 +100,10 @@ class HFDenoiser:
     # ------------------------------------------------------------------------------------------
     def segments(self, n: int, prompt_len: int, block_size: int) -> list[tuple[int, int]]:
         """Attention segments ``(lo, hi)``: queries ``lo:hi`` see keys ``0:hi``."""
-        if self.family != "block":
-            return [(0, n)]
-        return [(0, min(prompt_len, n))] + [(lo, min(lo + block_size, n)) for lo in range(prompt_len, n, block_size)]
+        return segments(n, prompt_len, block_size, self.family == "block")
 
     def rope(self, lo: int, hi: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-        pos = torch.arange(lo, hi, device=self.device, dtype=torch.float32)
-        freqs = torch.outer(pos, self.inv_freq.to(self.device))
-        emb = torch.cat([freqs, freqs], dim=-1)
-        return (emb.cos() * self.rope_scale).to(dtype), (emb.sin() * self.rope_scale).to(dtype)
+        return rope_from(self.inv_freq.to(self.device), lo, hi, self.rope_scale, dtype)
 
     def qkv(self, layer: nn.Module, h: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         attn = layer.self_attn
@@ -162,7 +132,7 @@ class HFDenoiser:
         by batch x heads, so a row's result changes with how many rows share the call."""
         if not self.per_row or q.shape[0] == 1:
             return F.scaled_dot_product_attention(q, k, v)
-        return torch.cat([F.scaled_dot_product_attention(q[i : i + 1], k[i : i + 1], v[i : i + 1]) for i in range(q.shape[0])])
+        return attend_rows(q, k, v)
 
     @torch.no_grad()
     def window_logits(

@@ -21,32 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PretrainedConfig, PreTrainedModel
 
+from freedave.models.invariant import apply_rope, rope_tables, segments, tiled_linear, tiled_weight
 from freedave.models.kv_cache import KVCache
-
-ROW_TILE = 16  # linear layers run on row counts padded to a multiple of this (batch invariance)
-
-
-def tiled_linear(x: Tensor, layer: nn.Linear) -> Tensor:
-    """``layer(x)`` computed by ``tiled_weight``."""
-    return tiled_weight(x, layer.weight, layer.bias)
-
-
-def tiled_weight(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``x @ weight.T + bias`` computed on a row count padded to a multiple of ``ROW_TILE``.
-
-    CPU GEMM kernels pick different code paths (and summation orders) for small row counts, so the
-    same row can round differently depending on how many rows share the call. Padding to a fixed
-    multiple keeps every row on one path: the result of a row never depends on its neighbours.
-    """
-    shape = x.shape
-    flat = x.reshape(-1, shape[-1])
-    pad = (-flat.shape[0]) % ROW_TILE
-    if pad:
-        flat = torch.cat([flat, flat.new_zeros(pad, flat.shape[1])])
-    out = F.linear(flat, weight, bias)
-    if pad:
-        out = out[: out.shape[0] - pad]
-    return out.reshape(*shape[:-1], out.shape[-1])
 
 
 class ReferenceConfig(PretrainedConfig):
@@ -101,20 +77,6 @@ class RMSNorm(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
-
-
-def rope_tables(n: int, dim: int, theta: float, device: torch.device) -> tuple[Tensor, Tensor]:
-    inv = 1.0 / (theta ** (torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim))
-    freqs = torch.outer(torch.arange(n, device=device, dtype=torch.float32), inv)
-    emb = torch.cat([freqs, freqs], dim=-1)
-    return emb.cos(), emb.sin()
-
-
-def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    # x: [R, H, L, Dh]; cos/sin: [L, Dh]
-    half = x.shape[-1] // 2
-    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-    return x * cos + rotated * sin
 
 
 class Block(nn.Module):
@@ -261,12 +223,7 @@ class ReferenceModel(PreTrainedModel):
 
     def segments(self, n: int, prompt_len: int, block_size: int) -> list[tuple[int, int]]:
         """Attention segments ``(lo, hi)``: queries ``lo:hi`` see keys ``0:hi``."""
-        if self.config.attention == "full":
-            return [(0, n)]
-        bounds = [(0, prompt_len)]
-        for lo in range(prompt_len, n, block_size):
-            bounds.append((lo, min(lo + block_size, n)))
-        return bounds
+        return segments(n, prompt_len, block_size, self.config.attention == "block")
 
     @torch.no_grad()
     def window_logits(
