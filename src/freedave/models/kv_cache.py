@@ -20,9 +20,11 @@ class KVCache:
         self._keys: list[Tensor] = []
         self._values: list[Tensor] = []
 
-    def layer(self, i: int) -> tuple[Tensor, Tensor]:
-        """Layer ``i``'s keys and values of the cached positions, ``[1, H, length, Dh]`` each."""
-        return self._keys[i][:, :, : self.length], self._values[i][:, :, : self.length]
+    def layer(self, i: int, lo: int = 0, hi: int | None = None) -> tuple[Tensor, Tensor]:
+        """Layer ``i``'s keys and values of cached positions ``lo:hi`` (default: all),
+        ``[1, H, hi - lo, Dh]`` each."""
+        hi = self.length if hi is None else min(hi, self.length)
+        return self._keys[i][:, :, lo:hi], self._values[i][:, :, lo:hi]
 
     def write(self, pos: int, keys: list[Tensor], values: list[Tensor]) -> None:
         """Store per-layer ``[1, H, n, Dh]`` keys/values as positions ``pos:pos+n``.

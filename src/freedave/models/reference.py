@@ -21,7 +21,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PretrainedConfig, PreTrainedModel
 
-from freedave.models.invariant import apply_rope, rope_tables, segments, tiled_linear, tiled_weight
+from freedave.decoding.protocol import Query
+from freedave.models.forward import window_logits
+from freedave.models.invariant import apply_rope, rope_tables, tiled_linear, tiled_weight
 from freedave.models.kv_cache import KVCache
 
 
@@ -130,26 +132,6 @@ class Block(nn.Module):
         return h + tiled_linear(F.silu(gate) * up, self.down_proj)
 
 
-def _layer(
-    layer: Block, h: Tensor, cos: Tensor, sin: Tensor, k_pre: Tensor | None, v_pre: Tensor | None, base: int,
-    segs: list[tuple[int, int]],
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """One layer over rows ``h`` holding positions ``base..``; every row also sees the shared keys
-    ``k_pre``/``v_pre`` ``[1, H, base, Dh]`` (or none). Attention runs per segment ``(lo, hi)``:
-    queries ``lo:hi`` see keys ``0:hi``. Returns the new ``h``, this call's keys and values, and all
-    keys and values seen."""
-    n = h.shape[0]
-    q, k, v = layer.qkv(h, cos, sin)
-    if k_pre is not None:
-        k_all = torch.cat([k_pre.expand(n, -1, -1, -1), k], dim=2)
-        v_all = torch.cat([v_pre.expand(n, -1, -1, -1), v], dim=2)
-    else:
-        k_all, v_all = k.contiguous(), v.contiguous()
-    outs = [F.scaled_dot_product_attention(q[:, :, lo - base : hi - base], k_all[:, :, :hi], v_all[:, :, :hi])
-            for lo, hi in segs]
-    return layer.finish(h, torch.cat(outs, dim=2) if len(outs) > 1 else outs[0]), k, v, k_all, v_all
-
-
 class ReferenceModel(PreTrainedModel):
     config_class = ReferenceConfig
     base_model_prefix = "freedave_reference"
@@ -211,21 +193,9 @@ class ReferenceModel(PreTrainedModel):
         cos, sin = self._rope_cache
         return cos[:n], sin[:n]
 
-    @staticmethod
-    def _row_groups(stop: int, row_ends: Sequence[int] | None) -> list[tuple[Tensor | slice, int]]:
-        """``(rows, stop)`` groups: rows that need logits up to the same position compute together."""
-        if row_ends is None or min(row_ends) >= stop:
-            return [(slice(None), stop)]
-        by_end: dict[int, list[int]] = {}
-        for i, e in enumerate(row_ends):
-            by_end.setdefault(min(e, stop), []).append(i)
-        return [(torch.tensor(rows), e) for e, rows in sorted(by_end.items(), reverse=True)]
+    def stack(self) -> ReferenceStack:
+        return ReferenceStack(self)
 
-    def segments(self, n: int, prompt_len: int, block_size: int) -> list[tuple[int, int]]:
-        """Attention segments ``(lo, hi)``: queries ``lo:hi`` see keys ``0:hi``."""
-        return segments(n, prompt_len, block_size, self.config.attention == "block")
-
-    @torch.no_grad()
     def window_logits(
         self,
         tokens: Tensor,  # [R, L]
@@ -236,59 +206,42 @@ class ReferenceModel(PreTrainedModel):
         cache: KVCache | None = None,
         row_ends: Sequence[int] | None = None,
     ) -> Tensor:  # [R, end - start, V]
-        full = self.config.attention == "full"
-        shift = 1 if self.config.shift_logits else 0
-        # Positions to compute: full attention needs the whole canvas; block-causal stops at `end`.
-        stop = tokens.shape[1] if full else end
-        past = 0 if (full or cache is None) else cache.length
-        if past > start:
-            raise ValueError(f"cache covers {past} positions, beyond the window start {start}")
-        segs = [(lo, hi) for lo, hi in self.segments(stop, prompt_len, block_size) if hi > past]
-        if segs and segs[0][0] < past:
-            raise ValueError(f"cache length {past} is not on a block boundary")
-        r = tokens.shape[0]
-        # Block family, several rows: positions past..start (prompt and finished blocks not yet
-        # cached) hold the same tokens in every row, so they run once, on row 0, and only the window
-        # start..stop runs per row. Per-row results are unchanged: every op is batch-invariant.
-        split = start if not (full or shift) and r > 1 else past
-        cos, sin = self._rope(stop, tokens.device)
-        shared = self.embed_tokens(tokens[:1, past:split]) if split > past else None
-        # Row groups by how far each row needs logits (block-causal: a row's positions before its
-        # end do not depend on the positions after it, so a short row simply stops earlier).
-        groups = self._row_groups(stop, row_ends if split == start else None)
-        hs = [self.embed_tokens(tokens[rows, split:gstop]) for rows, gstop in groups]
-        shared_segs = [(lo, hi) for lo, hi in segs if hi <= split]
-        own_segs = [(lo, hi) for lo, hi in segs if hi > split]
-        new_keys: list[Tensor] = []
-        new_values: list[Tensor] = []
-        for i, layer in enumerate(self.layers):
-            k_pre, v_pre = cache.layer(i) if past else (None, None)  # [1, H, past, Dh]: keys every row sees
-            if shared is not None:
-                shared, ks, vs, k_pre, v_pre = _layer(layer, shared, cos[past:split], sin[past:split], k_pre, v_pre,
-                                                      past, shared_segs)
-                if cache is not None and not full:
-                    new_keys.append(ks.contiguous())
-                    new_values.append(vs.contiguous())
-            for g, (_rows, gstop) in enumerate(groups):
-                segs_g = [(lo, min(hi, gstop)) for lo, hi in own_segs if lo < gstop]
-                hs[g], k, v, _, _ = _layer(layer, hs[g], cos[split:gstop], sin[split:gstop], k_pre, v_pre, split, segs_g)
-                if g == 0 and cache is not None and not full and start > split:  # finished blocks computed per row
-                    new_keys.append(k[:1, :, : start - split].contiguous())
-                    new_values.append(v[:1, :, : start - split].contiguous())
-        lo = start - shift - split
-        logits = None
-        for (rows, gstop), h in zip(groups, hs, strict=True):
-            hi = min(end, gstop) - shift - split
-            hw = h[:, max(lo, 0) : hi]
-            if lo < 0:  # shifted logits: position 0 keeps its own hidden state
-                hw = torch.cat([h[:, :1], hw], dim=1)
-            part = tiled_linear(self.norm(hw), self.lm_head)
-            if len(groups) == 1:
-                logits = part
-            else:
-                if logits is None:
-                    logits = part.new_zeros(r, end - start, part.shape[-1])
-                logits[rows, : part.shape[1]] = part
-        if new_keys:
-            cache.write(past, new_keys, new_values)
-        return logits.float()
+        """Exact, batch-invariant logits of positions ``start:end`` (see ``models.forward``)."""
+        ends = None if row_ends is None else tuple(row_ends)
+        return window_logits(self.stack(), Query(tokens, prompt_len, block_size, start, end, None, ends), cache)
+
+
+class ReferenceStack:
+    """``ReferenceModel``'s layers as a ``models.stack.Stack``: fused q|k|v and gate|up GEMMs in
+    row tiles, attention over all rows of a segment at once."""
+
+    split_rows = True
+
+    def __init__(self, model: ReferenceModel) -> None:
+        self.model = model
+        self.layers = model.layers
+        self.n_layers = len(model.layers)
+        self.block = model.config.attention == "block"
+        self.shift = 1 if model.config.shift_logits else 0
+
+    def embed(self, tokens: Tensor) -> Tensor:
+        return self.model.embed_tokens(tokens)
+
+    def rope(self, lo: int, hi: int) -> tuple[Tensor, Tensor]:
+        cos, sin = self.model._rope(hi, self.model.embed_tokens.weight.device)
+        return cos[lo:hi], sin[lo:hi]
+
+    def qkv(self, i: int, h: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.layers[i].qkv(h, cos, sin)
+
+    def heads(self, kv: Tensor) -> Tensor:
+        return kv
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        return F.scaled_dot_product_attention(q, k, v)
+
+    def finish(self, i: int, h: Tensor, attn: Tensor) -> Tensor:
+        return self.layers[i].finish(h, attn)
+
+    def head(self, h: Tensor) -> Tensor:
+        return tiled_linear(self.model.norm(h), self.model.lm_head)
