@@ -26,6 +26,12 @@ from freedave.models.forward import window_logits
 from freedave.models.invariant import apply_rope, rope_tables, tiled_linear, tiled_weight
 from freedave.models.kv_cache import KVCache
 
+OWN_FIELDS = (
+    "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+    "max_position_embeddings", "rope_theta", "rms_norm_eps", "block_size", "attention", "shift_logits",
+    "mask_token_id",
+)  # ReferenceConfig's own settings; the special token ids go to PretrainedConfig
+
 
 class ReferenceConfig(PretrainedConfig):
     model_type = "freedave_reference"
@@ -51,18 +57,9 @@ class ReferenceConfig(PretrainedConfig):
     ) -> None:
         if attention not in ("block", "full"):
             raise ValueError(f"attention must be 'block' or 'full' (got {attention!r})")
-        self.vocab_size = vocab_size
-        self.hidden_size = hidden_size
-        self.num_hidden_layers = num_hidden_layers
-        self.num_attention_heads = num_attention_heads
-        self.intermediate_size = intermediate_size
-        self.max_position_embeddings = max_position_embeddings
-        self.rope_theta = rope_theta
-        self.rms_norm_eps = rms_norm_eps
-        self.block_size = block_size
-        self.attention = attention
-        self.shift_logits = shift_logits
-        self.mask_token_id = mask_token_id
+        given = locals()
+        for name in OWN_FIELDS:  # in this order (it is the order config.json lists them in)
+            setattr(self, name, given[name])
         super().__init__(
             eos_token_id=eos_token_id,
             pad_token_id=pad_token_id,
