@@ -61,7 +61,7 @@ def bench_rows(block_size=None):
 
     cfg = BenchConfig(limit=20, strategies=("freedave",), draft_depths=(8,), max_new_tokens=32, block_size=block_size,
                       warmup=False)
-    rows = {r["strategy"]: r for r in run_bench(cfg, quiet=True)["rows"]}
+    rows = {r.strategy: r for r in run_bench(cfg, quiet=True).rows}
     assert set(rows) == {"static", "freedave"}
     return rows
 
@@ -69,8 +69,8 @@ def bench_rows(block_size=None):
 def assert_equals_bench(runs, rows):
     for name, run in runs.items():
         assert run["results"][TASK]["sample_len"] == 20
-        assert run["results"][TASK]["exact_match,none"] == rows[name]["accuracy"]
-        assert run["speed"]["nfe"] == rows[name]["nfe"]  # the same forwards, problem by problem
+        assert run["results"][TASK]["exact_match,none"] == rows[name].accuracy
+        assert run["speed"]["nfe"] == rows[name].nfe  # the same forwards, problem by problem
         assert run["speed"]["requests"] == 20
 
 
