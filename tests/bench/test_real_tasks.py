@@ -3,7 +3,8 @@ checkpoint (character tokenizer with a chat template, 2048 positions): load, cha
 decode, the task's own checker, report.
 
 Two models: a random one (plumbing and static == FreeDave tokens), and one whose weights make every
-masked position predict the digit ``7``, so each completion is known in advance ("7" repeated). Each
+masked position predict the digit ``7``, so each completion is known in advance ("7" repeated) (and
+no position holding "[" predict it, so a different ``--mask-token-id`` visibly reaches the model). Each
 data file then holds one problem that this completion answers and one it does not: the rows must
 score exactly 1/2, which only happens if the bench scored the decoded text with the task's checker.
 """
@@ -11,6 +12,7 @@ score exactly 1/2, which only happens if the bench scored the decoded text with 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from helpers import CHARS, SPECIALS, save_tokenizer
 
 MASK = SPECIALS.index("<mask>")
 SEVEN = len(SPECIALS) + CHARS.index("7")
+BRACKET = len(SPECIALS) + CHARS.index("[")  # in no prompt: usable as a stand-in mask id
 NEW = 8  # new tokens per problem (two blocks of 4): the forced completion is "77777777"
 FORCED = "7" * NEW
 CHAT = "{% for m in messages %}Q: {{ m['content'] }} {% endfor %}{% if add_generation_prompt %}A:{% endif %}"
@@ -46,8 +49,13 @@ def save_sdar(path: Path, forced: bool, seed: int = 0) -> Path:
             for layer in model.model.layers:
                 layer.self_attn.o_proj.weight.zero_()
                 layer.mlp.down_proj.weight.zero_()
-            h = model.model.norm(model.model.embed_tokens.weight[MASK])
-            model.lm_head.weight[SEVEN] = 4.0 * h / h.norm()
+            def state(token: int) -> torch.Tensor:
+                h = model.model.norm(model.model.embed_tokens.weight[token])
+                return h / h.norm()
+
+            # "7" scores high where the input is the mask, and low where it is "[" (another mask id)
+            w = state(MASK) - state(BRACKET)
+            model.lm_head.weight[SEVEN] = 4.0 * w / w.norm()
     model.save_pretrained(str(path))
     cfg = json.loads((path / "config.json").read_text())
     cfg |= {"model_type": "sdar", "architectures": ["SDARForCausalLM"], "block_size": 4, "mask_token_id": MASK}
@@ -153,3 +161,85 @@ def test_chat_prompt_is_rendered_longer_than_plain(setup):
     text = get_task("gsm8k", str(setup["data"]["gsm8k"])).problems()[1].prompt
     plain, chat = m.encode(text), m.encode(text, chat=True)
     assert m.decode(chat) == "Q: " + m.decode(plain) + " A:"
+
+
+# ---------------------------------------------------------------------------------------------
+# A user's own checkpoint: bench takes generate's model flags instead of an edited config
+
+
+def variant(src: Path, dst: Path, drop_mask: bool = False, **config) -> Path:
+    """A copy of checkpoint ``src`` with config keys changed (None deletes) and maybe no mask token."""
+    shutil.copytree(src, dst)
+    cfg = json.loads((dst / "config.json").read_text()) | config
+    if drop_mask:
+        cfg["mask_token_id"] = None
+        tcfg = json.loads((dst / "tokenizer_config.json").read_text())
+        tcfg.pop("mask_token", None)
+        (dst / "tokenizer_config.json").write_text(json.dumps(tcfg))
+        tok = json.loads((dst / "tokenizer.json").read_text())
+        tok["added_tokens"] = [t for t in tok["added_tokens"] if t["content"] != "<mask>"]
+        (dst / "tokenizer.json").write_text(json.dumps(tok))
+    (dst / "config.json").write_text(json.dumps({k: v for k, v in cfg.items() if v is not None}))
+    return dst
+
+
+def bench_error(capsys, *argv: str) -> str:
+    """The one-line error of ``freedave bench ARGV`` (bad flags exit in argparse, bad input in main)."""
+    capsys.readouterr()
+    try:
+        rc = main(["bench", *argv, "--quiet"])
+    except SystemExit as e:
+        rc = e.code
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("freedave: error: ") and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_family_flag(setup, tmp_path, capsys):
+    plain = variant(setup["random"], tmp_path / "plain", model_type="qwen3", architectures=["Qwen3ForCausalLM"],
+                    block_size=None)
+    data = str(setup["data"]["gsm8k"])
+    assert "--family" in bench_error(capsys, "--model", str(plain), "--task", "gsm8k", "--data", data)
+    result = bench(plain, "gsm8k", setup["data"]["gsm8k"], tmp_path / "out", "--family", "block", "--block-size", "4")
+    assert result["meta"]["model_family"] == "block" and "--family block" in result["meta"]["command"]
+    assert all(r["exact_match_vs_static"] == 1.0 for r in result["rows"])
+    # the flag also overrides what the config says
+    full = bench(setup["random"], "gsm8k", setup["data"]["gsm8k"], tmp_path / "full", "--family", "full")
+    assert full["meta"]["model_family"] == "full" and full["meta"]["config"]["family"] == "full"
+    assert "diagonal" in bench_error(capsys, "--model", str(plain), "--family", "diagonal")
+
+
+def test_mask_token_id_flag(setup, tmp_path, capsys):
+    nomask = variant(setup["forced"], tmp_path / "nomask", drop_mask=True)
+    data = setup["data"]["gsm8k"]
+    assert "--mask-token-id" in bench_error(capsys, "--model", str(nomask), "--task", "gsm8k", "--data", str(data))
+    right = bench(nomask, "gsm8k", data, tmp_path / "right", "--mask-token-id", str(MASK))
+    assert all(r["accuracy"] == 0.5 for r in right["rows"]) and f"--mask-token-id {MASK}" in right["meta"]["command"]
+    # another mask id ("[", in no prompt) reaches the model: masked positions no longer predict "7"
+    other = bench(nomask, "gsm8k", data, tmp_path / "other", "--mask-token-id", str(BRACKET))
+    assert all(r["accuracy"] == 0.0 and r["exact_match_vs_static"] == 1.0 for r in other["rows"])
+
+
+def test_chat_flag(setup, tmp_path, capsys):
+    jsonl = write_jsonl(tmp_path / "plain.jsonl", [{"prompt": "Tom has 3 apples.", "answer": "7"}])
+    off = bench(setup["random"], "jsonl", jsonl, tmp_path / "off")
+    on = bench(setup["random"], "jsonl", jsonl, tmp_path / "on", "--chat")
+    assert off["meta"]["chat_template"] is False and on["meta"]["chat_template"] is True  # jsonl: plain by default
+    no = bench(setup["random"], "gsm8k", setup["data"]["gsm8k"], tmp_path / "no", "--no-chat")
+    assert no["meta"]["chat_template"] is False and "--no-chat" in no["meta"]["command"]
+    assert all(r["exact_match_vs_static"] == 1.0 for r in on["rows"] + no["rows"])
+    bare = tmp_path / "bare"
+    shutil.copytree(setup["random"], bare)
+    tcfg = json.loads((bare / "tokenizer_config.json").read_text())
+    del tcfg["chat_template"]
+    (bare / "tokenizer_config.json").write_text(json.dumps(tcfg))
+    (bare / "chat_template.jinja").unlink(missing_ok=True)
+    assert "no chat template" in bench_error(capsys, "--model", str(bare), "--task", "jsonl", "--data", str(jsonl), "--chat")
+
+
+def test_dtype_and_remote_code_flags_come_from_the_shared_group(setup, tmp_path, capsys):
+    assert "dtype" in bench_error(capsys, "--model", str(setup["random"]), "--dtype", "float8")
+    exotic = variant(setup["random"], tmp_path / "exotic", model_type="exotic_dlm", architectures=["ExoticModel"])
+    err = bench_error(capsys, "--model", str(exotic), "--task", "gsm8k", "--data", str(setup["data"]["gsm8k"]))
+    assert "--trust-remote-code" in err
