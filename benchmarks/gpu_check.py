@@ -192,9 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=None, help="default 64; 8 with --tiny")
     ap.add_argument("--max-batch", type=int, default=None, help="freedave check --max-batch (default 32; 4 with --tiny)")
     ap.add_argument("--bench-dtype", default=None, help="default bfloat16 on a GPU, float32 on CPU")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (default: 1 for --tiny on a CPU, where more only contend; else torch's)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     tiny = args.size == "tiny"
+    threads = args.threads or (1 if tiny and args.device == "cpu" else None)
+    if threads:
+        torch.set_num_threads(threads)
     n = args.prompts or (2 if tiny else 8)
     new = args.max_new_tokens or (8 if tiny else 64)
     max_batch = args.max_batch or (4 if tiny else 32)
@@ -239,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "meta": {
             "command": "bash benchmarks/gpu_check.sh " + " ".join(argv if argv is not None else sys.argv[1:]),
             "size": args.size, "parameters": params, "block_size": args.block_size, "device": args.device,
-            "bench_dtype": bench_dtype, "prompts": n, "max_new_tokens": new, "max_batch": max_batch,
+            "bench_dtype": bench_dtype, "threads": torch.get_num_threads(), "prompts": n, "max_new_tokens": new, "max_batch": max_batch,
             "date": system.now(), "versions": system.versions(), **system.machine(args.device),
             "seconds_total": timings["total_s"], "timings": timings,
         },
