@@ -97,3 +97,29 @@ def save_tiny_checkpoint(path: Path, family: str = "block", seed: int = 0, max_l
     model.save_pretrained(str(path))
     save_tokenizer(path)
     return path
+
+
+class FakeDenoiser:
+    """A tiny stand-in model for decoder unit tests: each position's logits are a fixed random
+    table plus a mix of the tokens at and before it, computed row by row (so exactly
+    batch-invariant), cheap, and sensitive to every committed token. Counts its calls."""
+
+    family = "block"
+
+    def __init__(self, vocab: int = 16, max_length: int = 96, seed: int = 0, mix: float = 2.0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.table = torch.randn(max_length, vocab, generator=g, dtype=torch.float64) * 3
+        self.mix = torch.randn(vocab, vocab, generator=g, dtype=torch.float64) * mix
+        self.vocab_size, self.max_length, self.mask_id, self.eos_id = vocab, max_length, 3, 2
+        self.calls = 0
+
+    def new_cache(self) -> None:
+        return None
+
+    def logits(self, queries) -> list[torch.Tensor]:  # noqa: ANN001
+        self.calls += 1
+        out = []
+        for q in queries:
+            rows = [torch.nn.functional.one_hot(r, self.vocab_size).double().cumsum(0) @ self.mix for r in q.tokens]
+            out.append(torch.stack([self.table[: q.tokens.shape[1]] + c for c in rows])[:, q.start : q.end])
+        return out

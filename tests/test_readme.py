@@ -17,7 +17,9 @@ def python_blocks() -> list[str]:
 
 
 def test_python_examples_run():
-    runnable = [b for b in python_blocks() if "~/" not in b and SERVER not in b]
+    # the Ray pipeline example needs a cluster and a prompts file: tests/batch/test_ray.py runs the
+    # same Decoder pipeline on a local cluster
+    runnable = [b for b in python_blocks() if "~/" not in b and SERVER not in b and "import ray" not in b]
     assert runnable
     exec(compile("\n".join(runnable), "README.md", "exec"), {})  # noqa: S102
 

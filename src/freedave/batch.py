@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import os
-import signal
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,8 +34,6 @@ from freedave.options import DEFAULT_MAX_NEW_TOKENS, resolve_block_size
 
 log = logging.getLogger(__name__)
 
-# Test hook: SIGKILL this process after this many batches were written (crash-safety tests).
-CRASH_AFTER_ENV = "FREEDAVE_BATCH_CRASH_AFTER"
 OUTPUT_FIELDS = ("id", "text", "token_ids", "nfe", "tokens_per_nfe", "seconds", "seed", "max_new_tokens")
 
 
@@ -257,15 +254,19 @@ def decode_rows(loaded: Any, settings: JobSettings, rows: Sequence[Row]) -> list
     return [out[id_key(r.id)] for r in rows]
 
 
-def local_engine(settings: JobSettings) -> Callable[[list[Row], int], Iterator[list[dict[str, Any]]]]:
-    """The one-process engine: load the model once, decode batch after batch."""
+# An engine turns pending rows and a batch size into batches of result objects.
+Engine = Callable[[list[Row], int], Iterator[list[dict[str, Any]]]]
+
+
+def local_engine(settings: JobSettings, loaded: Any = None) -> Engine:
+    """The one-process engine: load the model once (unless given), decode batch after batch."""
 
     def run(rows: list[Row], batch_size: int) -> Iterator[list[dict[str, Any]]]:
-        loaded = settings.load()
+        model = loaded if loaded is not None else settings.load()
         for r in {r.max_new_tokens for r in rows}:  # bad lengths fail before the first batch
-            settings.config(r, loaded.block_size)
+            settings.config(r, model.block_size)
         for batch in group_batches(rows, batch_size):
-            yield decode_rows(loaded, settings, batch)
+            yield decode_rows(model, settings, batch)
 
     return run
 
@@ -302,9 +303,6 @@ def append_lines(fh: Any, results: Sequence[dict[str, Any]]) -> None:
     os.fsync(fh.fileno())
 
 
-Engine = Callable[[list[Row], int], Iterator[list[dict[str, Any]]]]
-
-
 def run_job(
     settings: JobSettings,
     input_path: str | Path,
@@ -329,17 +327,14 @@ def run_job(
         on_start(summary)
     if not pending:
         return summary
-    crash_after = int(os.environ.get(CRASH_AFTER_ENV, "0") or 0)
     started = time.perf_counter()
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     with open(output_path, "ab") as fh:
-        for n, results in enumerate((engine or local_engine(settings))(pending, batch_size), 1):
+        for results in (engine or local_engine(settings))(pending, batch_size):
             append_lines(fh, results)
             summary.add(results)
             summary.seconds = time.perf_counter() - started
             if on_batch:
                 on_batch(summary)
-            if crash_after and n >= crash_after:
-                os.kill(os.getpid(), signal.SIGKILL)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -6,33 +6,22 @@ shows for one problem how the response unmasks forward by forward under static a
 
 FreeDave follows the static path exactly (that is what "lossless" means), so its forwards are
 consecutive runs of the static order: the run committed by FreeDave's forward i is the next
-``accepted[i]`` static decisions. The picture is drawn from the static order and FreeDave's own
-``Result.accepted``; the demo checks the two runs' tokens are identical before drawing it.
+``accepted[i]`` static decisions. The picture is drawn from a traced static run's
+``Result.decisions`` and FreeDave's own ``Result.accepted``; the demo checks the two runs' tokens are identical before drawing it.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from freedave.decoding import (
-    DecodeConfig,
-    FreeDave,
-    Result,
-    Static,
-    Threshold,
-    decode,
-    decode_static,
-)
-from freedave.decoding.common import call_model, new_canvases
-from freedave.decoding.optimal import attainable_nfe
-from freedave.decoding.steps import static_step
+from freedave.bench import metrics, runner
+from freedave.bench.rows import Row
+from freedave.decoding import DecodeConfig, FreeDave, decode, decode_static
 from freedave.errors import DecodeError
 from freedave.tasks.base import Problem
-from freedave.tasks.reference import check
 
 TAUS = (0.5, 0.7, 0.9, 0.95)
 DRAFT_DEPTH = 8
@@ -41,106 +30,68 @@ MASK_GLYPH, EOS_GLYPH = "·", "∎"
 
 
 # ------------------------------------------------------------------------------------------------
-# Measuring strategies side by side.
-
-
-def strategies(taus: Sequence[float] = TAUS, depth: int = DRAFT_DEPTH) -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = [("static", Static())]
-    out += [(f"threshold τ={t:g}", Threshold(t)) for t in taus]
-    out.append((f"freedave d={depth}", FreeDave(depth)))
-    return out
-
-
-def summarize(label: str, problems: list[Problem], results: list[Result], texts: list[str],
-              static: list[Result] | None, seconds: float) -> dict:
-    tokens = sum(len(r.token_ids) for r in results)
-    nfe = sum(r.nfe for r in results)
-    correct = [check(p, t) for p, t in zip(problems, texts, strict=True)]
-    kinds = sorted({p.kind for p in problems})
-    row = {
-        "strategy": label,
-        "accuracy": sum(correct) / len(problems),
-        "accuracy_by_kind": {
-            k: sum(c for p, c in zip(problems, correct, strict=True) if p.kind == k)
-            / sum(p.kind == k for p in problems)
-            for k in kinds
-        },
-        "nfe": nfe,
-        "tokens": tokens,
-        "tokens_per_nfe": tokens / max(nfe, 1),
-        "tokens_per_nfe_by_kind": {
-            k: sum(len(r.token_ids) for p, r in zip(problems, results, strict=True) if p.kind == k)
-            / max(1, sum(r.nfe for p, r in zip(problems, results, strict=True) if p.kind == k))
-            for k in kinds
-        },
-        "seconds": seconds,
-        "tokens_per_s": tokens / seconds if seconds > 0 else 0.0,
-    }
-    if static is not None:
-        same = [r.token_ids == s.token_ids for r, s in zip(results, static, strict=True)]
-        row["identical_to_static"] = sum(same) / len(same)
-    return row
+# Measuring strategies side by side (the bench runner's steps, with the demo's settings).
 
 
 def evaluate(loaded, problems: list[Problem], *, taus: Sequence[float] = TAUS,  # noqa: ANN001
-             depth: int = DRAFT_DEPTH, bound: bool = True) -> dict:
-    """Accuracy, NFE and speed of every strategy on ``problems`` (all prompts batched per forward)."""
-    cfg = DecodeConfig(max_new_tokens=MAX_NEW_TOKENS, block_size=loaded.block_size or 16)
-    ids = [loaded.encode(p.prompt) for p in problems]
-    rows, static = [], None
-    for label, strategy in strategies(taus, depth):
-        started = time.perf_counter()
-        results = decode(loaded.denoiser, ids, cfg, strategy)
-        seconds = time.perf_counter() - started
-        texts = [loaded.decode(r.token_ids) for r in results]
-        rows.append(summarize(label, problems, results, texts, static, seconds))
-        if static is None:
-            static = results
-    out: dict[str, Any] = {"problems": len(problems), "block_size": cfg.block_size, "draft_depth": depth, "strategies": rows}
+             depth: int = DRAFT_DEPTH, bound: bool = True) -> dict[str, Any]:
+    """Accuracy, NFE and speed of static, threshold (each τ) and FreeDave on ``problems`` (all
+    prompts batched per forward), measured by the bench runner; ``bound`` adds the attainable
+    optimal path from a traced static run."""
+    cfg = runner.BenchConfig(strategies=("static", "threshold", "freedave"), draft_depths=(depth,), thresholds=tuple(taus),
+                             block_size=loaded.block_size or 16, max_new_tokens=MAX_NEW_TOKENS,
+                             batch_size=len(problems), warmup=False)
+    prep = runner.prepare(cfg, loaded=loaded, problems=problems)
+    with runner.progress(quiet=True) as bar, torch.no_grad():
+        timed, _, memory_source = runner.time_settings(prep, cfg, bar)
+        traced = runner.trace_bound(prep, cfg, bar) if bound else []
+    rows = [demo_row(r) for r in runner.summarise(prep, cfg, timed, None, traced, memory_source).rows]
+    out: dict[str, Any] = {"problems": len(problems), "block_size": prep.dcfg.block_size, "draft_depth": depth,
+                           "strategies": rows}
     if bound:
-        traced = decode_static(loaded.denoiser, ids, cfg, trace=True)
-        nfe = sum(attainable_nfe(r.reach) for r in traced)
-        out["attainable_tokens_per_nfe"] = sum(len(r.token_ids) for r in traced) / nfe
-        out["attainable_tokens_per_nfe_by_kind"] = {
-            k: sum(len(r.token_ids) for p, r in zip(problems, traced, strict=True) if p.kind == k)
-            / max(1, sum(attainable_nfe(r.reach) for p, r in zip(problems, traced, strict=True) if p.kind == k))
-            for k in sorted({p.kind for p in problems})
-        }
+        out["attainable_tokens_per_nfe"] = metrics.ratio(prep.valid(traced), metrics.bound_forwards(traced)[0])
+        out["attainable_tokens_per_nfe_by_kind"] = runner.attainable_by_kind(prep, traced)
     out["static"] = rows[0]
     return out
+
+
+def demo_row(r: Row) -> dict[str, Any]:
+    """The demo's figures of one bench row (its JSON keys predate the bench's)."""
+    row = {
+        "strategy": r.label,
+        "accuracy": r.accuracy,
+        "accuracy_by_kind": r.accuracy_by_kind,
+        "nfe": r.nfe,
+        "tokens": r.valid_tokens,
+        "tokens_per_nfe": r.tokens_per_nfe,
+        "tokens_per_nfe_by_kind": r.tokens_per_nfe_by_kind,
+        "seconds": r.seconds,
+        "tokens_per_s": r.tokens_per_second or 0.0,
+    }
+    if r.strategy != "static":
+        row["identical_to_static"] = r.exact_match_vs_static
+    return row
 
 
 # ------------------------------------------------------------------------------------------------
 # The step-by-step picture of one problem.
 
 
-def static_order(denoiser, prompt: list[int], cfg: DecodeConfig) -> tuple[list[int], torch.Tensor, int]:  # noqa: ANN001
-    """Positions (relative to the response) in the order static decoding unmasks them, the final
-    canvas and the prompt length: the static loop for one prompt, recording each decision."""
-    (c,) = new_canvases(denoiser, [prompt], cfg, "cpu")
-    order = []
-    while not c.layout.is_terminal(c.x):
-        ((scorer,),) = call_model(denoiser, [(c, [c.x], False)], cfg)
-        nxt = static_step(c.x, c.layout, scorer, c.steps)
-        order.append(int((nxt != c.x).nonzero()[0, 0]) - c.layout.prompt_len)
-        c.x, c.steps = nxt, c.steps + 1
-    return order, c.x[c.layout.prompt_len :], c.layout.prompt_len
-
-
 def unmask_story(loaded, problem: Problem, depth: int = DRAFT_DEPTH) -> dict:  # noqa: ANN001
     """Per forward, the response positions committed, under static and under FreeDave."""
     cfg = DecodeConfig(max_new_tokens=MAX_NEW_TOKENS, block_size=loaded.block_size or 16)
     prompt = loaded.encode(problem.prompt)
-    order, final, _ = static_order(loaded.denoiser, prompt, cfg)
+    (st,) = decode_static(loaded.denoiser, [prompt], cfg, trace=True)
+    order = [p for p, _ in st.decisions or ()]
     (fd,) = decode(loaded.denoiser, [prompt], cfg, FreeDave(depth))
-    (st,) = decode(loaded.denoiser, [prompt], cfg, Static())
     if fd.token_ids != st.token_ids or sum(fd.accepted) != len(order):
         raise DecodeError("FreeDave left the static path on the demo problem; the model is not batch-invariant here")
     chunks, i = [], 0
     for k in fd.accepted:
         chunks.append(order[i : i + k])
         i += k
-    glyphs = [_glyph(loaded, int(t)) for t in final.tolist()]
+    tokens = dict(st.decisions or ())
+    glyphs = [_glyph(loaded, tokens.get(p, loaded.denoiser.mask_id)) for p in range(cfg.gen_length)]
     return {
         "problem": problem.prompt,
         "response": loaded.decode(st.token_ids),

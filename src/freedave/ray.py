@@ -18,8 +18,9 @@ decodes the batches it is given. Compose your own pipeline with it::
     out.write_json("results/")  # columns: id, text, token_ids, nfe, tokens_per_nfe, seconds, seed, max_new_tokens
 
 ``freedave batch --ray`` runs the same job as the one-process path (same validation, same resume,
-same output file): the driver validates the input and skips finished ids, the actors decode, and
-the driver appends each finished block to the output file (flushed and fsync'd).
+same output file): the driver validates the input and skips finished ids; Ray Data reads the
+pending rows with ``read_json``, the actors decode them, ``write_json`` writes their results, and
+the driver appends those to the output file (flushed and fsync'd).
 """
 
 from __future__ import annotations
@@ -28,14 +29,17 @@ import json
 import logging
 import math
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import ray
 
 from freedave.batch import Engine, JobSettings, Row, decode_rows, parse_row
+from freedave.errors import DecodeError
 
 log = logging.getLogger(__name__)
 
@@ -104,29 +108,45 @@ def cluster(address: str | None = None) -> Iterator[None]:
         ray.shutdown()
 
 
-def ray_engine(settings: JobSettings, num_workers: int = 1, cpus_per_worker: float = 1.0,
-               gpus_per_worker: float = 0.0) -> Engine:
-    """An engine for ``freedave.batch.run_job``: rows → Ray Data → ``num_workers`` Decoder actors.
+def ray_engine(settings: JobSettings, work_dir: str | Path, num_workers: int = 1,
+               cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0) -> Engine:
+    """An engine for ``freedave.batch.run_job``: ``read_json`` → ``map_batches(Decoder)`` on an
+    ``ActorPoolStrategy`` of ``num_workers`` actors → ``write_json``, all in ``work_dir``.
 
-    Rows are sorted by max_new_tokens first, so a map batch rarely mixes lengths (the Decoder
-    splits the ones that do: one decode call per length).
+    The pending rows are written as input shards of ``batch_size`` rows (so Ray Data has one
+    block per batch to spread over the actors), each row one JSON string column ``row`` (ids of
+    any JSON type survive; seeds and lengths already resolved). When the Ray job is done, the
+    result lines are handed back one part file at a time for ``run_job`` to append and fsync,
+    and ``work_dir`` is removed. An interrupted Ray run loses only its own rows: the rerun
+    starts ``work_dir`` afresh and redoes them.
     """
-    if num_workers < 1:
-        raise ValueError(f"num_workers must be >= 1 (got {num_workers})")
-    if cpus_per_worker <= 0 or gpus_per_worker < 0:
-        raise ValueError("cpus_per_worker must be > 0 and gpus_per_worker >= 0")
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
+        raise DecodeError(f"--num-workers must be >= 1 (got {num_workers!r})")
+    if not cpus_per_worker > 0 or gpus_per_worker < 0:
+        raise DecodeError("--cpus-per-worker must be > 0 and --gpus-per-worker >= 0")
+    work = Path(work_dir)
 
     def run(rows: list[Row], batch_size: int) -> Iterator[list[dict[str, Any]]]:
+        shutil.rmtree(work, ignore_errors=True)
+        (work / "input").mkdir(parents=True)
+        ordered = sorted(rows, key=lambda r: r.max_new_tokens)  # a batch rarely mixes lengths
+        for n, start in enumerate(range(0, len(ordered), batch_size)):
+            lines = (json.dumps({"row": json.dumps(r.to_json(), ensure_ascii=False)}) + "\n"
+                     for r in ordered[start : start + batch_size])
+            (work / "input" / f"part-{n:06d}.jsonl").write_text("".join(lines), encoding="utf-8")
         ray.data.DataContext.get_current().enable_progress_bars = False
-        ordered = sorted(rows, key=lambda r: r.max_new_tokens)
-        items = [{"row": json.dumps(r.to_json(), ensure_ascii=False)} for r in ordered]
-        ds = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / batch_size)))
+        # Reading and writing hold no CPU: with one actor per core they could never be scheduled.
+        io = {"num_cpus": 0}
+        ds = ray.data.read_json(str(work / "input"), ray_remote_args=io)
         ds = ds.map_batches(
             Decoder, fn_constructor_kwargs={"settings": settings}, batch_size=batch_size,
-            batch_format="numpy", concurrency=num_workers, num_cpus=cpus_per_worker,
-            num_gpus=gpus_per_worker,
+            batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=num_workers),
+            num_cpus=cpus_per_worker, num_gpus=gpus_per_worker,
         )
-        for block in ds.iter_batches(batch_size=None, batch_format="numpy"):
-            yield [json.loads(line) for line in block["line"]]
+        ds.write_json(str(work / "output"), ray_remote_args=io)
+        for part in sorted((work / "output").iterdir()):
+            with part.open(encoding="utf-8") as fh:
+                yield [json.loads(json.loads(line)["line"]) for line in fh if line.strip()]
+        shutil.rmtree(work, ignore_errors=True)
 
     return run

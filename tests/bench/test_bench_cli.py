@@ -55,6 +55,15 @@ def test_quick_sweep_shape_and_exactness(quick_run):
     assert result["meta"]["trace_matches_static"] == 1.0
 
 
+def test_fixed_depth_settings_draft_at_their_own_depth(quick_run):
+    # the run's shared auto-depth learner only serves draft_depth="auto" settings
+    _, result = quick_run
+    fd = [r for r in result["rows"] if r["strategy"] == "freedave"]
+    assert fd and all(isinstance(r["draft_depth"], int) for r in fd)
+    for r in fd:
+        assert max(int(k) for k in r["accepted_histogram"]) <= r["draft_depth"]
+
+
 def test_quick_writes_markdown_and_pngs(quick_run):
     out, result = quick_run
     report = out / "report"

@@ -37,12 +37,13 @@ def test_bound_forwards_sum_attainable_and_oracle():
 
 def test_slower_settings_are_named_in_the_report():
     from freedave.bench.report import slower_note
+    from freedave.bench.rows import BenchResult, Row
 
     rows = [
         {"strategy": "static", "draft_depth": None, "speedup_vs_static": 1.0},
         {"strategy": "freedave", "draft_depth": 2, "speedup_vs_static": 1.4},
         {"strategy": "freedave", "draft_depth": 16, "speedup_vs_static": 0.8},
     ]
-    note = slower_note({"rows": rows})
+    note = slower_note(BenchResult({}, tuple(Row.from_json(r) for r in rows)))
     assert "d=16 (0.80x)" in note and "d=2" not in note
-    assert slower_note({"rows": rows[:2]}) == ""
+    assert slower_note(BenchResult({}, tuple(Row.from_json(r) for r in rows[:2]))) == ""

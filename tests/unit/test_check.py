@@ -2,6 +2,7 @@ import json
 
 import torch
 
+import freedave.models.invariant as helpers_mod
 import freedave.models.reference as ref
 from freedave.check import check_denoiser
 from freedave.cli import main
@@ -16,7 +17,7 @@ def test_check_passes_with_row_tiles():
 
 def test_check_detects_batch_dependence(monkeypatch):
     # without fixed-shape tiles the CPU GEMM rounds small row counts differently
-    monkeypatch.setattr(ref, "ROW_TILE", 1)
+    monkeypatch.setattr(helpers_mod, "ROW_TILE", 1)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # the rounding difference shows with the default 2 threads
     torch.manual_seed(0)

@@ -3,9 +3,9 @@ accuracy equals ``freedave bench``'s (``mark`` has many right answers; exact mat
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from freedave.eval.localdata import jsonl_docs
 from freedave.tasks.base import Problem
 from freedave.tasks.reference import check
 
@@ -18,11 +18,4 @@ def process_results(doc: dict, results: list[str]) -> dict[str, float]:
 def load_docs(**_: object):  # noqa: ANN201 - datasets.DatasetDict
     """The documents, from data.jsonl beside this file (wherever lm-eval runs from; no download).
     lm-eval passes the task's metadata as keyword arguments; none are needed."""
-    return jsonl_dataset(Path(__file__).with_name("data.jsonl"))
-
-
-def jsonl_dataset(path: Path):  # noqa: ANN201
-    import datasets
-
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})
+    return jsonl_docs(Path(__file__).with_name("data.jsonl"))

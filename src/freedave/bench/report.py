@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 from freedave.bench.plots import PLOTS, write_plots
+from freedave.bench.rows import BenchResult, Row
 
 JSON_NAME = "results.json"
 REPORT_NAME = "report.md"
 
-COLUMNS = [  # (header, row key, format)
+COLUMNS = [  # (header, Row field, format)
     ("strategy", "strategy", "{}"),
     ("d", "draft_depth", "{}"),
     ("τ", "threshold", "{:g}"),
@@ -28,35 +29,35 @@ COLUMNS = [  # (header, row key, format)
 ]
 
 
-def cell(row: dict, key: str, fmt: str) -> str:
-    v = row.get(key)
+def cell(row: Row, key: str, fmt: str) -> str:
+    v = getattr(row, key)
     return "–" if v is None else fmt.format(v)
 
 
-def markdown_table(result: dict) -> str:
+def markdown_table(result: BenchResult) -> str:
     lines = ["| " + " | ".join(h for h, _, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for r in result["rows"]:
+    for r in result.rows:
         lines.append("| " + " | ".join(cell(r, k, f) for _, k, f in COLUMNS) + " |")
     return "\n".join(lines)
 
 
-def kind_table(result: dict) -> str:
+def kind_table(result: BenchResult) -> str:
     """Accuracy and tokens/NFE per problem kind (empty when the task has no kinds)."""
-    kinds = sorted({k for r in result["rows"] for k in (r.get("accuracy_by_kind") or {})})
+    kinds = sorted({k for r in result.rows for k in (r.accuracy_by_kind or {})})
     if not kinds:
         return ""
     head = "| strategy | d | τ | " + " | ".join(f"{k} acc | {k} tok/NFE" for k in kinds) + " |"
     lines = ["## By problem kind", "", head, "|" + "---|" * (3 + 2 * len(kinds))]
-    for r in result["rows"]:
-        acc, tpn = r.get("accuracy_by_kind") or {}, r.get("tokens_per_nfe_by_kind") or {}
-        cells = [r["strategy"], cell(r, "draft_depth", "{}"), cell(r, "threshold", "{:g}")]
+    for r in result.rows:
+        acc, tpn = r.accuracy_by_kind or {}, r.tokens_per_nfe_by_kind or {}
+        cells = [r.strategy, cell(r, "draft_depth", "{}"), cell(r, "threshold", "{:g}")]
         cells += [f"{acc[k]:.3f} | {tpn[k]:.2f}" if k in acc and k in tpn else "– | –" for k in kinds]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n\n"
 
 
-def markdown_report(result: dict) -> str:
-    m = result["meta"]
+def markdown_report(result: BenchResult) -> str:
+    m = result.meta
     v = m["versions"]
     cfg = m["config"]
     machine = f"{m['gpu'] + ' (GPU), ' if m.get('gpu') else ''}{m['cpu']}, {m['cpu_count']} CPU cores, {m['threads']} torch threads"
@@ -69,7 +70,7 @@ Throughput counts valid response tokens only (no mask, EOS or padding; never the
 ran in one process on the same {m['n_problems']} prompts after an untimed warm-up; model loading is not
 timed. Static decoding is the reference for `exact vs static`, `speedup` and the bound; `bound
 tokens/NFE` is the attainable optimal path computed from a traced static run (oracle M\\*:
-{_fmt(result['rows'][0].get('oracle_tokens_per_nfe'))} tokens/NFE). Peak memory: {m['memory_source']}.
+{_fmt(result.rows[0].oracle_tokens_per_nfe)} tokens/NFE). Peak memory: {m['memory_source']}.
 
 {slower_note(result)}{kind_table(result)}## Command
 
@@ -93,12 +94,12 @@ tokens/NFE` is the attainable optimal path computed from a traced static run (or
 """
 
 
-def slower_note(result: dict) -> str:
+def slower_note(result: BenchResult) -> str:
     """Say plainly which lossless settings were slower than static in this run."""
-    slow = [r for r in result["rows"] if r["strategy"].startswith("freedave") and (r.get("speedup_vs_static") or 0) < 1]
+    slow = [r for r in result.rows if r.strategy.startswith("freedave") and (r.speedup_vs_static or 0) < 1]
     if not slow:
         return ""
-    names = ", ".join(f"{r['strategy']} d={r['draft_depth']} ({r['speedup_vs_static']:.2f}x)" for r in slow)
+    names = ", ".join(f"{r.strategy} d={r.draft_depth} ({r.speedup_vs_static:.2f}x)" for r in slow)
     return (f"**Slower than static in this run:** {names}. Fewer forwards only pay when a verification "
             "forward over d drafts costs little more than one static forward; see `seconds_per_forward`.\n\n")
 
@@ -107,12 +108,17 @@ def _fmt(v: float | None) -> str:
     return "–" if v is None else f"{v:.2f}"
 
 
-def write_json(result: dict, path: str | Path) -> None:
+def to_json_text(result: BenchResult) -> str:
+    """The JSON of ``freedave bench --json`` and ``results.json``."""
+    return json.dumps(result.to_json(), indent=2, ensure_ascii=False)
+
+
+def write_json(result: BenchResult, path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    Path(path).write_text(to_json_text(result) + "\n")
 
 
-def write_report(result: dict, out_dir: str | Path) -> list[Path]:
+def write_report(result: BenchResult, out_dir: str | Path) -> list[Path]:
     """``results.json``, ``report.md`` and the PNG plots in ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -121,15 +127,15 @@ def write_report(result: dict, out_dir: str | Path) -> list[Path]:
     return [out / JSON_NAME, out / REPORT_NAME, *write_plots(result, out)]
 
 
-def print_table(result: dict) -> None:
+def print_table(result: BenchResult) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    m = result["meta"]
+    m = result.meta
     table = Table(title=f"freedave bench · {m['model']} · {m['task']} (n={m['n_problems']})")
     for h, _, _ in COLUMNS:
         table.add_column(h, justify="left" if h == "strategy" else "right")
-    for r in result["rows"]:
+    for r in result.rows:
         table.add_row(*(cell(r, k, f) for _, k, f in COLUMNS))
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)

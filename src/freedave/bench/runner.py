@@ -1,12 +1,16 @@
 """Run decoders side by side on one task: same process, same inputs, warm-up first, static as reference.
 
-``run_bench(cfg)`` returns ``{"meta": {...}, "rows": [...]}``, one row per strategy setting. Steps:
+``run_bench(cfg)`` returns a ``BenchResult`` (meta and one ``Row`` per strategy setting), in four
+steps, one function each (the demo calls them too):
 
-1. load the task's problems and the model, encode the prompts (chat template when the task wants it);
-2. one untimed warm-up decode of the first batch per setting, then the timed decodes, interleaved
-   batch by batch across settings (synchronized, loading excluded), with each setting's peak memory;
-3. one untimed *traced* static run: each state's reach r(n) gives the optimal-path bounds;
-4. score each completion once (cached on problem and text) and build the rows.
+1. ``prepare``: load the task's problems and the model, encode the prompts (chat template when
+   the task wants it);
+2. ``time_settings``: one untimed warm-up decode of the first batch per setting, then the timed
+   decodes, interleaved batch by batch across settings (synchronized, loading excluded), with
+   each setting's peak memory;
+3. ``trace_bound``: one untimed *traced* static run: each state's reach r(n) gives the
+   optimal-path bounds;
+4. ``summarise``: score each completion once (cached on problem and text) and build the rows.
 """
 
 from __future__ import annotations
@@ -14,14 +18,16 @@ from __future__ import annotations
 import logging
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import torch
 
 from freedave.bench import metrics, system
-from freedave.decoding import DecodeConfig, Result, Sampling, decode, decode_static
+from freedave.bench.rows import BenchResult, Row, setting_label
+from freedave.decoding import AutoDepth, DecodeConfig, Result, Sampling, decode, decode_static
 from freedave.decoding.config import (
     FreeDave,
     FreeDaveThreshold,
@@ -29,9 +35,18 @@ from freedave.decoding.config import (
     Strategy,
     Threshold,
 )
+from freedave.decoding.optimal import attainable_nfe
 from freedave.errors import DecodeError
-from freedave.options import CACHES, STRATEGIES, check_choice, check_draft_depth, resolve_block_size
+from freedave.options import (
+    AUTO,
+    CACHES,
+    STRATEGIES,
+    check_choice,
+    check_draft_depth,
+    resolve_block_size,
+)
 from freedave.tasks import get_task
+from freedave.tasks.base import Problem
 
 log = logging.getLogger("freedave.bench")
 
@@ -132,20 +147,11 @@ class Timed:
     peak_memory_mb: float = 0.0
 
 
-def batches(items: Sequence, size: int) -> list[Sequence]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
 def label(s: Strategy) -> str:
-    parts = [s.name]
-    if isinstance(s, FreeDave | FreeDaveThreshold):
-        parts.append(f"d={s.draft_depth}")
-    if isinstance(s, Threshold | FreeDaveThreshold):
-        parts.append(f"τ={s.threshold:g}")
-    return " ".join(parts)
+    return setting_label(s.name, getattr(s, "draft_depth", None), getattr(s, "threshold", None))
 
 
-def _progress(quiet: bool):  # noqa: ANN202
+def progress(quiet: bool):  # noqa: ANN202
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -155,166 +161,247 @@ def _progress(quiet: bool):  # noqa: ANN202
     )
 
 
-def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool = False) -> dict[str, Any]:
-    """Run every setting of ``cfg``; ``argv`` is recorded as the command in ``meta``."""
-    from freedave.models.loading import load
+@dataclass(frozen=True)
+class Prepared:
+    """What every timed run shares: the task, its problems, the model and the encoded prompts."""
 
-    # 1. problems, model, prompts
+    task: Any
+    problems: list[Problem]
+    loaded: Any  # freedave.models.Loaded
+    prompts: list[list[int]]
+    dcfg: DecodeConfig
+    batch_size: int
+    chat: bool = False
+    uncached: Any = None  # the denoiser without the approximate cache (static beside), or None
+
+    @property
+    def den(self) -> Any:
+        return self.loaded.denoiser
+
+    @cached_property
+    def groups(self) -> list[tuple[int, Sequence[list[int]]]]:
+        """``(offset, prompts)`` per batch: the offset keys the random draws of its prompts."""
+        return [(i, self.prompts[i : i + self.batch_size]) for i in range(0, len(self.prompts), self.batch_size)]
+
+    @cached_property
+    def exclude(self) -> set[int]:
+        """Token ids that are not valid response tokens (mask, EOS, padding)."""
+        den = self.den
+        return {t for t in (den.mask_id, getattr(den, "eos_id", None), getattr(den, "pad_id", None)) if t is not None}
+
+    def valid(self, results: Sequence[Result]) -> int:
+        return sum(metrics.valid_tokens(r.token_ids, self.exclude) for r in results)
+
+
+def prepare(cfg: BenchConfig, loaded: Any = None, problems: list[Problem] | None = None) -> Prepared:
+    """1. The task's problems (or ``problems``), the model (or ``loaded``) and the prompts."""
     task = get_task(cfg.task, cfg.data, cfg.limit)
-    problems = task.problems(cfg.n_limit)
+    problems = task.problems(cfg.n_limit) if problems is None else problems
     if not problems:
         raise DecodeError(f"task {cfg.task!r} has no problems")
-    loaded = load(cfg.model, device=cfg.device, dtype=cfg.dtype, cache=cfg.cache, family=cfg.family,
-                  mask_token_id=cfg.mask_token_id, trust_remote_code=cfg.trust_remote_code)
+    if loaded is None:
+        from freedave.models.loading import load
+
+        loaded = load(cfg.model, device=cfg.device, dtype=cfg.dtype, cache=cfg.cache, family=cfg.family,
+                      mask_token_id=cfg.mask_token_id, trust_remote_code=cfg.trust_remote_code)
     den = loaded.denoiser
-    uncached = getattr(den, "base", den) if cfg.cache != "none" else None  # static without the cache
     has_template = bool(getattr(loaded.tokenizer, "chat_template", None))
     if cfg.chat and not has_template:
         raise DecodeError(f"--chat: the tokenizer of {cfg.model} has no chat template")
     chat = bool(getattr(task, "chat", False) if cfg.chat is None else cfg.chat) and has_template
-    prompts = [loaded.encode(p.prompt, chat=chat) for p in problems]
     dcfg = DecodeConfig(
         max_new_tokens=cfg.max_new_tokens or int(getattr(task, "max_new_tokens", 64)),
         block_size=resolve_block_size(cfg.block_size, loaded.block_size),
         sampling=Sampling(temperature=cfg.temperature, seed=cfg.seed),
     )
-    groups = batches(prompts, cfg.batch_size)
-    exclude = {t for t in (den.mask_id, getattr(den, "eos_id", None), getattr(den, "pad_id", None)) if t is not None}
+    return Prepared(
+        task, problems, loaded, [loaded.encode(p.prompt, chat=chat) for p in problems], dcfg, cfg.batch_size,
+        chat, getattr(den, "base", den) if cfg.cache != "none" else None,
+    )
+
+
+def time_settings(prep: Prepared, cfg: BenchConfig, bar: Any) -> tuple[list[Timed], Timed | None, str]:
+    """2. Warm-up, then every setting timed (and, beside a lossy cache, uncached static): the
+    runs and where peak memory was read from."""
     settings = cfg.settings()
     memory = system.PeakMemory(cfg.device)
-
     timed = [Timed(s) for s in settings]
-    plain = Timed(Static()) if uncached is not None else None  # lossy caches: uncached static beside
-    with _progress(quiet) as bar, torch.no_grad():
-        # 2. warm-up: one untimed decode of the first batch per setting
-        if cfg.warmup:
-            warm = bar.add_task("warm-up", total=len(settings))
-            for s in settings:
-                decode(den, groups[0], dcfg, s, device=cfg.device)
-                bar.advance(warm)
-            if plain is not None:
-                decode(uncached, groups[0], dcfg, plain.strategy, device=cfg.device)
-        # timed runs, interleaved: every setting decodes batch b before any decodes batch b + 1,
-        # so a slow spell of a shared machine falls on all settings alike
-        job = bar.add_task("decoding (problems x settings)", total=len(prompts) * len(settings))
-        offsets = [sum(len(g) for g in groups[:b]) for b in range(len(groups))]
-        for group, offset in zip(groups, offsets, strict=True):
-            for run in timed + ([plain] if plain is not None else []):
-                system.synchronize(cfg.device)
-                memory.start()
-                t0 = time.perf_counter()
-                out = decode(den if run is not plain else uncached, group, dcfg, run.strategy, device=cfg.device, first_index=offset)
-                system.synchronize(cfg.device)
-                run.seconds += time.perf_counter() - t0
-                run.peak_memory_mb = max(run.peak_memory_mb, memory.peak_mb())
-                run.results += out
-                if run is not plain:
-                    bar.advance(job, len(group))
-        # 3. traced static run (untimed): reach r(n) per state gives the bounds
-        traced: list[Result] = []
-        trace = bar.add_task("static trace (bound)", total=len(prompts))
-        for group, offset in zip(groups, offsets, strict=True):
-            traced += decode_static(den, group, dcfg, trace=True, device=cfg.device, first_index=offset)
-            bar.advance(trace, len(group))
+    auto = AutoDepth()  # every draft_depth="auto" setting: one learner for the whole run (warm-up included)
 
-    # 4. score and build the rows
-    scores: dict[tuple[str, str], bool] = {}
+    def policy(s: Strategy) -> AutoDepth | None:
+        return auto if getattr(s, "draft_depth", None) == AUTO else None
 
-    def score(i: int, r: Result) -> bool:
-        text = loaded.decode(r.token_ids)
-        key = (problems[i].id, text)
-        if key not in scores:
-            scores[key] = bool(task.score(problems[i], text))
-        return scores[key]
+    plain = Timed(Static()) if prep.uncached is not None else None
+    if cfg.warmup:
+        warm = bar.add_task("warm-up", total=len(settings))
+        for s in settings:
+            decode(prep.den, prep.groups[0][1], prep.dcfg, s, device=cfg.device, policy=policy(s))
+            bar.advance(warm)
+        if plain is not None:
+            decode(prep.uncached, prep.groups[0][1], prep.dcfg, plain.strategy, device=cfg.device)
+    # interleaved: every setting decodes batch b before any decodes batch b + 1, so a slow spell
+    # of a shared machine falls on all settings alike
+    job = bar.add_task("decoding (problems x settings)", total=len(prep.prompts) * len(settings))
+    for offset, group in prep.groups:
+        for run in timed + ([plain] if plain is not None else []):
+            system.synchronize(cfg.device)
+            memory.start()
+            t0 = time.perf_counter()
+            den = prep.den if run is not plain else prep.uncached
+            run.results += decode(den, group, prep.dcfg, run.strategy, device=cfg.device, first_index=offset,
+                                  policy=policy(run.strategy))
+            system.synchronize(cfg.device)
+            run.seconds += time.perf_counter() - t0
+            run.peak_memory_mb = max(run.peak_memory_mb, memory.peak_mb())
+            if run is not plain:
+                bar.advance(job, len(group))
+    return timed, plain, memory.source
 
-    static = timed[0]
-    att, orc = metrics.bound_forwards(traced)
-    static_valid = sum(metrics.valid_tokens(r.token_ids, exclude) for r in static.results)
-    by_name = {(t.strategy.name, getattr(t.strategy, "threshold", None)): t for t in timed}
-    static_tps = None
-    rows_out = []
-    for run in timed:
-        s, res = run.strategy, run.results
-        n = len(res)
-        valid = sum(metrics.valid_tokens(r.token_ids, exclude) for r in res)
-        nfe = sum(r.nfe for r in res)
-        tps = metrics.ratio(valid, run.seconds)
-        if static_tps is None:
-            static_tps = tps
-        base = static
-        if isinstance(s, FreeDaveThreshold):
-            base = by_name.get(("threshold", s.threshold), static)
-        accepted = [k for r in res for k in r.accepted]
-        tpn = metrics.ratio(valid, nfe)
-        bound = metrics.ratio(static_valid, att)
-        rows_out.append(
-            {
-                "strategy": s.name,
-                "draft_depth": getattr(s, "draft_depth", None),
-                "threshold": getattr(s, "threshold", None),
-                "cross_blocks": getattr(s, "cross_blocks", None),
-                "task": task.name,
-                "n": n,
-                "accuracy": sum(score(i, r) for i, r in enumerate(res)) / n,
-                "tokens_per_second": tps,
-                "tokens_per_nfe": tpn,
-                "nfe_per_problem": nfe / n,
-                "exact_match_vs_static": metrics.exact_match(res, static.results),
-                "optimal_tokens_per_nfe": bound,
-                "oracle_tokens_per_nfe": metrics.ratio(static_valid, orc),
-                "speedup_vs_static": metrics.ratio(tps or 0.0, static_tps or 0.0),
-                "peak_memory_mb": round(run.peak_memory_mb, 1),
-                "seconds": run.seconds,
-                "valid_tokens": valid,
-                "nfe": nfe,
-                "steps_per_problem": sum(r.steps for r in res) / n,
-                "mean_accepted": sum(accepted) / len(accepted) if accepted else None,
-                "accepted_histogram": metrics.accepted_histogram(res),
-                "seconds_per_forward": metrics.ratio(run.seconds, nfe),
-                "fraction_of_bound": metrics.ratio(tpn or 0.0, bound or 0.0) if bound else None,
-                "accuracy_by_kind": by_kind(problems, res, lambda i, r: float(score(i, r))),
-                "tokens_per_nfe_by_kind": by_kind_ratio(problems, res, exclude),
-                "base_strategy": label(base.strategy),
-                "exact_match_vs_base": metrics.exact_match(res, base.results),
-                "cache": cfg.cache,
-                "exact_match_vs_uncached_static": metrics.exact_match(res, (plain or static).results),
-            }
-        )
 
-    meta = {
+def trace_bound(prep: Prepared, cfg: BenchConfig, bar: Any) -> list[Result]:
+    """3. One untimed traced static run: the reach r(n) of every state gives the bounds."""
+    traced: list[Result] = []
+    trace = bar.add_task("static trace (bound)", total=len(prep.prompts))
+    for offset, group in prep.groups:
+        traced += decode_static(prep.den, group, prep.dcfg, trace=True, device=cfg.device, first_index=offset)
+        bar.advance(trace, len(group))
+    return traced
+
+
+class Scores:
+    """Task scores of completions, each (problem, text) scored once."""
+
+    def __init__(self, prep: Prepared) -> None:
+        self.prep = prep
+        self.cache: dict[tuple[str, str], bool] = {}
+
+    def __call__(self, i: int, r: Result) -> bool:
+        problem = self.prep.problems[i]
+        text = self.prep.loaded.decode(r.token_ids)
+        key = (problem.id, text)
+        if key not in self.cache:
+            self.cache[key] = bool(self.prep.task.score(problem, text))
+        return self.cache[key]
+
+    def accuracy(self, results: Sequence[Result]) -> float:
+        return sum(self(i, r) for i, r in enumerate(results)) / len(results)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What every row is compared with: static (timed, and uncached beside a lossy cache), the
+    threshold runs that FreeDave-threshold must equal, and the optimal-path bound."""
+
+    static: Timed
+    plain: Timed | None
+    by_threshold: dict[float, Timed]
+    attainable: int
+    oracle: int
+    static_valid: int
+    static_tps: float | None
+
+    @classmethod
+    def of(cls, prep: Prepared, timed: list[Timed], plain: Timed | None, traced: list[Result]) -> Baseline:
+        static, (att, orc) = timed[0], metrics.bound_forwards(traced)
+        valid = prep.valid(static.results)
+        thresholds = {t.strategy.threshold: t for t in timed if isinstance(t.strategy, Threshold)}
+        return cls(static, plain, thresholds, att, orc, valid, metrics.ratio(valid, static.seconds))
+
+
+def summarise(prep: Prepared, cfg: BenchConfig, timed: list[Timed], plain: Timed | None, traced: list[Result],
+              memory_source: str, argv: Sequence[str] | None = None) -> BenchResult:
+    """4. One Row per timed setting (static first) and the run's meta."""
+    base = Baseline.of(prep, timed, plain, traced)
+    scores = Scores(prep)
+    rows = tuple(make_row(run, prep, cfg, base, scores) for run in timed)
+    uncached = None if plain is None else uncached_summary(plain, base.static, prep, scores)
+    return BenchResult(run_meta(prep, cfg, argv, memory_source, traced, base, uncached), rows)
+
+
+def make_row(run: Timed, prep: Prepared, cfg: BenchConfig, base: Baseline, scores: Scores) -> Row:
+    s, res = run.strategy, run.results
+    n, valid, nfe = len(res), prep.valid(res), sum(r.nfe for r in res)
+    tps, tpn = metrics.ratio(valid, run.seconds), metrics.ratio(valid, nfe)
+    equal_to = base.by_threshold.get(s.threshold, base.static) if isinstance(s, FreeDaveThreshold) else base.static
+    accepted = [k for r in res for k in r.accepted]
+    bound = metrics.ratio(base.static_valid, base.attainable)
+    return Row(
+        strategy=s.name,
+        draft_depth=getattr(s, "draft_depth", None),
+        threshold=getattr(s, "threshold", None),
+        cross_blocks=getattr(s, "cross_blocks", None),
+        task=prep.task.name,
+        n=n,
+        accuracy=scores.accuracy(res),
+        tokens_per_second=tps,
+        tokens_per_nfe=tpn,
+        nfe_per_problem=nfe / n,
+        exact_match_vs_static=metrics.exact_match(res, base.static.results),
+        optimal_tokens_per_nfe=bound,
+        oracle_tokens_per_nfe=metrics.ratio(base.static_valid, base.oracle),
+        speedup_vs_static=metrics.ratio(tps or 0.0, base.static_tps or 0.0),
+        peak_memory_mb=round(run.peak_memory_mb, 1),
+        seconds=run.seconds,
+        valid_tokens=valid,
+        nfe=nfe,
+        steps_per_problem=sum(r.steps for r in res) / n,
+        mean_accepted=sum(accepted) / len(accepted) if accepted else None,
+        accepted_histogram=metrics.accepted_histogram(res),
+        seconds_per_forward=metrics.ratio(run.seconds, nfe),
+        fraction_of_bound=metrics.ratio(tpn or 0.0, bound or 0.0) if bound else None,
+        accuracy_by_kind=by_kind(prep.problems, res, lambda i, r: float(scores(i, r))),
+        tokens_per_nfe_by_kind=by_kind_ratio(prep.problems, res, prep.exclude),
+        base_strategy=label(equal_to.strategy),
+        exact_match_vs_base=metrics.exact_match(res, equal_to.results),
+        cache=cfg.cache,
+        exact_match_vs_uncached_static=metrics.exact_match(res, (base.plain or base.static).results),
+    )
+
+
+def run_meta(prep: Prepared, cfg: BenchConfig, argv: Sequence[str] | None, memory_source: str,
+             traced: list[Result], base: Baseline, uncached: dict[str, Any] | None) -> dict[str, Any]:
+    """The run's ``meta``: command, model, machine, versions, schedule and the bound's forwards."""
+    return {
         "command": "freedave " + shlex.join(list(argv)) if argv is not None else None,
         "model": cfg.model,
-        "model_path": str(loaded.path),
-        "model_family": loaded.family,
-        "task": task.name,
+        "model_path": str(prep.loaded.path),
+        "model_family": prep.loaded.family,
+        "task": prep.task.name,
         "data": cfg.data,
-        "n_problems": len(problems),
-        "chat_template": chat,
+        "n_problems": len(prep.problems),
+        "chat_template": prep.chat,
         "config": {**asdict(cfg), "draft_depths": list(cfg.depths), "thresholds": list(cfg.taus), "limit": cfg.n_limit,
-                   "block_size": dcfg.block_size, "max_new_tokens": dcfg.max_new_tokens},
+                   "block_size": prep.dcfg.block_size, "max_new_tokens": prep.dcfg.max_new_tokens},
         "versions": system.versions(),
         **system.machine(cfg.device),
         "device": cfg.device,
         "dtype": cfg.dtype,
         "date": system.now(),
-        "memory_source": memory.source,
-        "trace_matches_static": metrics.exact_match(traced, static.results),
-        "bound_forwards": {"attainable": att, "oracle": orc},
+        "memory_source": memory_source,
+        "trace_matches_static": metrics.exact_match(traced, base.static.results) if traced else None,
+        "bound_forwards": {"attainable": base.attainable, "oracle": base.oracle},
         "warmup": "one untimed decode of the first batch per setting" if cfg.warmup else None,
         "schedule": "interleaved: every setting decodes batch b before any setting decodes batch b + 1",
         "cache": cfg.cache,
-        "uncached_static": None if plain is None else uncached_summary(plain, static, exclude, score),
+        "uncached_static": uncached,
     }
-    return {"meta": meta, "rows": rows_out}
 
 
-def uncached_summary(plain: Timed, static: Timed, exclude: set[int], score) -> dict[str, Any]:  # noqa: ANN001
+def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool = False) -> BenchResult:
+    """Run every setting of ``cfg``; ``argv`` is recorded as the command in ``meta``."""
+    prep = prepare(cfg)
+    with progress(quiet) as bar, torch.no_grad():
+        timed, plain, memory_source = time_settings(prep, cfg, bar)
+        traced = trace_bound(prep, cfg, bar)
+    return summarise(prep, cfg, timed, plain, traced, memory_source, argv)
+
+
+def uncached_summary(plain: Timed, static: Timed, prep: Prepared, scores: Scores) -> dict[str, Any]:
     """Static decoding without the approximate cache, timed beside the cached settings."""
     res = plain.results
-    valid = sum(metrics.valid_tokens(r.token_ids, exclude) for r in res)
-    nfe = sum(r.nfe for r in res)
+    valid, nfe = prep.valid(res), sum(r.nfe for r in res)
     return {
-        "accuracy": sum(score(i, r) for i, r in enumerate(res)) / len(res),
+        "accuracy": scores.accuracy(res),
         "tokens_per_second": metrics.ratio(valid, plain.seconds),
         "tokens_per_nfe": metrics.ratio(valid, nfe),
         "seconds": plain.seconds,
@@ -334,13 +421,20 @@ def by_kind(problems: Sequence, results: Sequence[Result], value) -> dict[str, f
     return {k: sum(v) / len(v) for k, v in sorted(groups.items())} or None
 
 
-def by_kind_ratio(problems: Sequence, results: Sequence[Result], exclude: set[int]) -> dict[str, float] | None:
-    """Valid tokens / forwards per problem kind; None when the task has no kinds."""
+def by_kind_ratio(problems: Sequence, results: Sequence[Result], exclude: set[int],
+                  forwards: Callable[[Result], int] = lambda r: r.nfe) -> dict[str, float] | None:
+    """Valid tokens / forwards (``forwards(result)``: its NFE by default) per problem kind; None
+    when the task has no kinds."""
     tok: dict[str, int] = {}
     nfe: dict[str, int] = {}
     for i, r in enumerate(results):
         k = problems[i].kind
         if k:
             tok[k] = tok.get(k, 0) + metrics.valid_tokens(r.token_ids, exclude)
-            nfe[k] = nfe.get(k, 0) + r.nfe
+            nfe[k] = nfe.get(k, 0) + forwards(r)
     return {k: tok[k] / nfe[k] for k in sorted(tok) if nfe[k]} or None
+
+
+def attainable_by_kind(prep: Prepared, traced: Sequence[Result]) -> dict[str, float] | None:
+    """The attainable optimal path's tokens/NFE per problem kind, from a traced static run."""
+    return by_kind_ratio(prep.problems, traced, prep.exclude, lambda r: attainable_nfe(r.reach or ()))

@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         from freedave import ray as fd_ray  # ray is an optional extra: imported only here
 
         ray_ctx = fd_ray.cluster(None if args.ray == "local" else args.ray)
-        engine = fd_ray.ray_engine(settings, args.num_workers, args.cpus_per_worker, args.gpus_per_worker)
+        engine = fd_ray.ray_engine(settings, f"{args.output}.ray", args.num_workers,
+                                   args.cpus_per_worker, args.gpus_per_worker)
     with ray_ctx, ProgressBar(not args.no_progress) as bar:
         summary = run_job(settings, args.input, args.output, args.batch_size, engine=engine,
                           on_start=bar.start, on_batch=bar.update)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from freedave.cli.args import add_model_args
 from freedave.errors import DecodeError
@@ -56,7 +55,7 @@ def command_of(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from freedave.bench.report import print_table, write_json, write_report
+    from freedave.bench.report import print_table, to_json_text, write_json, write_report
     from freedave.bench.runner import BenchConfig, run_bench
 
     strategies = tuple(s.strip() for s in args.strategies.split(",") if s.strip())
@@ -95,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         write_report(result, args.out)
     if to_stdout:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        print(to_json_text(result))
         return 0
     if args.json:
         write_json(result, args.json)

@@ -39,6 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--batch-size", type=int, default=8, help="requests per decode call (changes no output)")
     e.add_argument("--mc-num", type=int, default=16, help="Monte Carlo masks per loglikelihood request")
     e.add_argument("--min-new-tokens", type=int, default=0, help="no EOS in the first N response tokens")
+    e.add_argument("--gen-kwargs", default=None,
+                   help="key=value,... over every task's generation_kwargs (e.g. max_gen_toks=32,block_size=8)")
     e.add_argument("--model-args", default="", help="extra key=value,... for the freedave lm-eval model")
     e.set_defaults(func=run)
 
@@ -67,13 +69,14 @@ def model_args(args: argparse.Namespace, strategy: str) -> dict[str, Any]:
 
 
 def metrics_text(task_results: dict[str, Any]) -> str:
-    """``exact_match=0.85`` for each metric of one task (no stderr, no alias)."""
+    """``n=20 exact_match=0.85`` for one task: each metric (with its filter unless ``none``), no stderr."""
     parts = []
     for key, value in task_results.items():
-        name = key.split(",")[0]
+        name, _, filt = key.partition(",")
         if "_stderr" in name or not isinstance(value, int | float) or isinstance(value, bool):
             continue
-        parts.append(f"{name}={value:.4g}")
+        name = "n" if name == "sample_len" else name
+        parts.append(f"{name}[{filt}]={value:.4g}" if filt and filt != "none" else f"{name}={value:.4g}")
     return " ".join(parts)
 
 
@@ -89,6 +92,18 @@ def speed_row(strategy: str, stats: dict[str, float]) -> dict[str, Any]:
     }
 
 
+def task_manager(include_path: str | None, tasks: list[str]) -> Any:
+    """lm-eval's task index: the ``--include-path`` folder alone when it has every task asked for
+    (indexing the harness's own thousands of YAMLs takes ~20 s on a small CPU), else everything."""
+    from lm_eval.tasks import TaskManager
+
+    if include_path:
+        local = TaskManager(include_path=include_path, include_defaults=False)
+        if set(tasks) <= set(local.all_tasks):
+            return local
+    return TaskManager(include_path=include_path)
+
+
 def run(args: argparse.Namespace) -> int:
     names = strategy_names(args)
     common.decode_config(args, None)  # bad lengths or sampling fail before the model loads
@@ -98,26 +113,27 @@ def run(args: argparse.Namespace) -> int:
     if args.include_path and not Path(args.include_path).is_dir():
         raise DecodeError(f"--include-path {args.include_path}: no such folder")
     import lm_eval
-    from lm_eval.tasks import TaskManager
     from lm_eval.utils import make_table
 
     from freedave.eval import FreeDaveLM
+    from freedave.eval.dist import local_device
 
+    args.device = local_device(args.device)  # under a launcher: this process's own GPU
     per_strategy = [model_args(args, name) for name in names]
     FreeDaveLM.check_args(per_strategy[0])  # a bad key or value fails before the model loads
     loaded = common.load_model(args)
-    manager = TaskManager(include_path=args.include_path)
+    manager = task_manager(args.include_path, tasks)
     runs = []
     for name, kwargs in zip(names, per_strategy, strict=True):
         lm = FreeDaveLM(model=loaded, **kwargs)
         results = lm_eval.simple_evaluate(
             model=lm, tasks=tasks, limit=args.limit, num_fewshot=args.num_fewshot, task_manager=manager,
-            log_samples=args.log_samples, apply_chat_template=args.apply_chat_template,
+            log_samples=args.log_samples, apply_chat_template=args.apply_chat_template, gen_kwargs=args.gen_kwargs,
         )
         stats = lm.total_stats()  # every process takes part
         if lm.rank != 0:
             continue
-        runs.append({"strategy": name, "speed": speed_row(name, stats), "results": results["results"],
+        runs.append({"strategy": name, "processes": lm.world_size, "speed": speed_row(name, stats), "results": results["results"],
                      "samples": results.get("samples") if args.log_samples else None})
         print(f"freedave eval · {name}")
         print(make_table(results))

@@ -12,6 +12,10 @@ Glossary
 - *reach r(n)*: how many static steps one distribution f(x_n) drafts correctly.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
+from freedave.decoding.autodepth import AutoDepth, DepthPolicy, FixedDepth
 from freedave.decoding.common import DecodeHooks, Result
 from freedave.decoding.config import (
     DecodeConfig,
@@ -24,6 +28,7 @@ from freedave.decoding.config import (
     make_strategy,
 )
 from freedave.decoding.freedave import decode_freedave
+from freedave.decoding.loop import decode_steps
 from freedave.decoding.optimal import attainable_nfe, oracle_nfe
 from freedave.decoding.protocol import Denoiser, Query
 from freedave.decoding.static import decode_static
@@ -31,6 +36,9 @@ from freedave.decoding.threshold import decode_threshold
 from freedave.errors import DecodeError
 
 __all__ = [
+    "AutoDepth",
+    "DepthPolicy",
+    "FixedDepth",
     "DecodeConfig",
     "DecodeError",
     "DecodeHooks",
@@ -46,6 +54,7 @@ __all__ = [
     "attainable_nfe",
     "decode",
     "decode_freedave",
+    "decode_steps",
     "decode_static",
     "decode_threshold",
     "make_strategy",
@@ -53,12 +62,22 @@ __all__ = [
 ]
 
 
-def decode(denoiser, prompts, cfg: DecodeConfig, strategy: Strategy, **kw) -> list[Result]:  # noqa: ANN001
-    """Run the loop that belongs to ``strategy`` (chosen once, up front)."""
+def decode(
+    denoiser: Denoiser,
+    prompts: Sequence[Sequence[int]],
+    cfg: DecodeConfig,
+    strategy: Strategy,
+    *,
+    policy: DepthPolicy | None = None,
+    **kw: Any,
+) -> list[Result]:
+    """Run the loop that belongs to ``strategy`` (chosen once, up front). ``policy`` (FreeDave
+    only) picks the draft depth; the other keywords (``device``, ``first_index``, ``seeds``,
+    ``hooks``) go to every decoder."""
+    if isinstance(strategy, FreeDave | FreeDaveThreshold):
+        return decode_freedave(denoiser, prompts, cfg, strategy, policy=policy, **kw)
     if isinstance(strategy, Static):
         return decode_static(denoiser, prompts, cfg, strategy, **kw)
     if isinstance(strategy, Threshold):
         return decode_threshold(denoiser, prompts, cfg, strategy, **kw)
-    if isinstance(strategy, FreeDave | FreeDaveThreshold):
-        return decode_freedave(denoiser, prompts, cfg, strategy, **kw)
     raise DecodeError(f"unknown strategy {strategy!r}")

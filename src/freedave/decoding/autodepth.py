@@ -9,14 +9,46 @@ r >= d, so it counts as d + 1: a little optimism that lets the chooser try deepe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 CANDIDATES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 WARMUP = (4, 8, 16, 2)  # depths tried first, to learn the cost slope and the acceptance
 REDECIDE = 16  # rounds between two decisions
 
 
+class DepthPolicy(Protocol):
+    """Chooses FreeDave's draft depth each round and learns from what each verification cost.
+
+    Pass one to ``decode(..., policy=)`` to keep what it learned across calls (a benchmark, a
+    server); without one, a ``draft_depth="auto"`` call starts a fresh ``AutoDepth``.
+    """
+
+    def pick(self, prompts: int) -> int:
+        """The draft depth of the next round, for ``prompts`` prompts still decoding."""
+        ...
+
+    def observe(self, rows: int, seconds: float, accepted: list[int], drafted: list[int]) -> None:
+        """One verification forward over ``rows`` rows; per prompt the chain length and drafts."""
+        ...
+
+
+@dataclass(frozen=True)
+class FixedDepth:
+    """A fixed draft depth (``FreeDave(draft_depth=d)``); learns nothing."""
+
+    depth: int
+
+    def pick(self, prompts: int) -> int:
+        return self.depth
+
+    def observe(self, rows: int, seconds: float, accepted: list[int], drafted: list[int]) -> None:
+        return None
+
+
 @dataclass
-class DepthChooser:
+class AutoDepth:
+    """``draft_depth="auto"``: the depth with the best expected tokens per second (see above)."""
+
     candidates: tuple[int, ...] = CANDIDATES
     cost: list[tuple[int, float]] = field(default_factory=list)  # (rows, seconds) per forward
     chains: list[float] = field(default_factory=list)  # observed (or censored, counted as j + 1) reach per round

@@ -42,6 +42,8 @@ class Result:
     threshold: float | None = None
     reach: tuple[int, ...] | None = None
     text: str | None = None
+    # traced static run: the (response position, token) static committed at each step, in order
+    decisions: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -125,12 +127,14 @@ def new_canvases(
     denoiser: Denoiser,
     prompts: Sequence[Sequence[int]],
     cfg: DecodeConfig,
-    device: Any,
+    device: Any = "cpu",
     first_index: int = 0,
     seeds: Sequence[int] | None = None,
+    cross_blocks: bool = True,
 ) -> list[Canvas]:
-    """Canvases for a batch; ``first_index`` is the batch's offset in the user's request (the
-    prompt index keys the random draws, so splitting a request into batches changes nothing).
+    """Canvases for a batch (a prompt with nothing to decode starts done); ``first_index`` is the
+    batch's offset in the user's request (the prompt index keys the random draws, so splitting a
+    request into batches changes nothing). ``cross_blocks=False`` stops drafts at the block edge.
 
     ``seeds``: one seed per prompt. Prompt i's draws are then keyed by ``(seeds[i], stream 0)``,
     exactly the draws of decoding it alone with ``Sampling(seed=seeds[i])``, so prompts with
@@ -150,14 +154,25 @@ def new_canvases(
         ).to(device)
         # a denoiser whose logits past the active block are not exact (an approximate cache
         # refreshed at block edges) sets draft_lookahead_blocks = 0: drafts then stop at the edge
-        lookahead = int(getattr(denoiser, "draft_lookahead_blocks", 1))
+        lookahead = int(getattr(denoiser, "draft_lookahead_blocks", 1)) if cross_blocks else 0
         layout = Layout(len(p), cfg.block_size, denoiser.mask_id, denoiser.eos_id, cfg.stop_at_eos, lookahead)
         if seeds is None:
             sampling, stream = cfg.sampling, first_index + i
         else:
             sampling, stream = replace(cfg.sampling, seed=seeds[i]), 0
         out.append(Canvas(first_index + i, x, layout, denoiser.new_cache(), i, sampling, stream))
+        if layout.is_terminal(x):
+            out[-1].finish()
     return out
+
+
+def commit(c: Canvas, x: Tensor, steps: int) -> None:
+    """Make ``x`` (``steps`` base steps on from ``c.x``) the canvas's state; finish it when done."""
+    before = c.n_masked
+    c.x, c.steps = x, c.steps + steps
+    c.accepted.append(before - c.n_masked)
+    if c.layout.is_terminal(c.x):
+        c.finish()
 
 
 def advance(active: Sequence[Canvas], hooks: DecodeHooks | None) -> list[Canvas]:

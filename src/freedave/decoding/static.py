@@ -5,11 +5,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from freedave.decoding.common import DecodeHooks, Result, advance, call_model, new_canvases
+from torch import Tensor
+
+from freedave.decoding.common import Canvas, DecodeHooks, Result
 from freedave.decoding.config import DecodeConfig, Static
+from freedave.decoding.loop import decode_steps
 from freedave.decoding.optimal import draft_decisions, reach_from_trace
 from freedave.decoding.protocol import Denoiser
-from freedave.decoding.steps import static_step
+from freedave.decoding.steps import Scorer, static_step
+
+
+class Trace:
+    """Per prompt and state n: the decisions drafted from f(x_n), and the one static took."""
+
+    def __init__(self) -> None:
+        self.drafted: dict[int, list[list[tuple[int, int]]]] = {}
+        self.taken: dict[int, list[tuple[int, int]]] = {}
+
+    def __call__(self, c: Canvas, scorer: Scorer, nxt: Tensor) -> None:
+        self.drafted.setdefault(c.index, []).append(draft_decisions(c.x, c.layout, scorer, c.steps))
+        pos = int((nxt != c.x).nonzero()[0, 0])
+        self.taken.setdefault(c.index, []).append((pos, int(nxt[pos])))
+
+    def extra(self, c: Canvas) -> dict[str, Any]:
+        """The traced fields of ``c``'s Result: reach r(n) and the decisions, response-relative."""
+        taken = self.taken.get(c.index, [])
+        reach = reach_from_trace(self.drafted.get(c.index, []), [p for p, _ in taken], c.x)
+        decisions = tuple((p - c.layout.prompt_len, t) for p, t in taken)
+        return {"reach": reach, "decisions": decisions}
 
 
 def decode_static(
@@ -25,31 +48,9 @@ def decode_static(
     hooks: DecodeHooks | None = None,
 ) -> list[Result]:
     """Decode every prompt with static steps. ``trace=True`` also records each state's reach r(n)
-    (it asks for one block of lookahead logits per forward, which the tokens never depend on)."""
-    canvases = new_canvases(denoiser, prompts, cfg, device, first_index, seeds)
-    drafted: dict[int, list] = {c.index: [] for c in canvases}  # per state n: decisions drafted from f(x_n)
-    taken: dict[int, list] = {c.index: [] for c in canvases}  # the decision static took at state n
-    for c in canvases:
-        if c.layout.is_terminal(c.x):
-            c.finish()
-    active = [c for c in canvases if not c.done]
-    while active:
-        # 1. one forward per unfinished prompt, all prompts batched into one call
-        scorers = call_model(denoiser, [(c, [c.x], trace) for c in active], cfg)
-        for c, (scorer,) in zip(active, scorers, strict=True):
-            if trace:
-                drafted[c.index].append(draft_decisions(c.x, c.layout, scorer, c.steps))
-            # 2. unmask the most confident masked position of the active block
-            nxt = static_step(c.x, c.layout, scorer, c.steps)
-            if trace:
-                taken[c.index].append(int((nxt != c.x).nonzero()[0, 0]))
-            c.x, c.steps = nxt, c.steps + 1
-            c.accepted.append(1)
-            if c.layout.is_terminal(c.x):
-                c.finish()
-        active = advance(active, hooks)
-    out = []
-    for c in canvases:
-        reach = reach_from_trace(drafted[c.index], taken[c.index], c.x) if trace else None
-        out.append(c.result(strategy.name, reach=reach))
-    return out
+    and the decisions taken (it asks for one block of lookahead logits per forward, which the
+    tokens never depend on)."""
+    tracer = Trace() if trace else None
+    canvases = decode_steps(denoiser, prompts, cfg, static_step, lookahead=trace, observe=tracer,
+                            device=device, first_index=first_index, seeds=seeds, hooks=hooks)
+    return [c.result(strategy.name, **(tracer.extra(c) if tracer else {})) for c in canvases]

@@ -30,6 +30,8 @@ def local_device(device: str) -> str:
 def init(device: str) -> None:
     """Start the process group when launched with several processes and none is running yet."""
     if world_from_env()[1] > 1 and not dist.is_initialized():
+        if device.startswith("cuda"):
+            torch.cuda.set_device(torch.device(device))  # NCCL's object collectives use the current GPU
         dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
 
 

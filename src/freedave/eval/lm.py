@@ -192,8 +192,8 @@ class FreeDaveLM(LM):
 
     # -- requests ----------------------------------------------------------------------------------
 
-    def _bar(self, total: int, what: str) -> tqdm:
-        return tqdm(total=total, desc=f"freedave {what}", disable=self.rank != 0)
+    def _bar(self, total: int, what: str, disable: bool = False) -> tqdm:
+        return tqdm(total=total, desc=f"freedave {what}", disable=disable or self.rank != 0)
 
     def generate_until(self, requests: list, disable_tqdm: bool = False) -> list[str]:
         """One string per request: decoded with its own settings and seed, cut at its ``until``."""
@@ -213,7 +213,7 @@ class FreeDaveLM(LM):
             settings, until = settings_for(dict(gen), self.defaults)
             seed = request_seed(self.seed, req.task_name, req.doc_id, req.idx, k)
             groups[settings].append((i, self.loaded.encode(context), until, seed))
-        with self._bar(len(requests), "generate_until") as bar:
+        with self._bar(len(requests), "generate_until", disable_tqdm) as bar:
             for settings, items in groups.items():
                 for first in range(0, len(items), self.batch_size):
                     batch = items[first : first + self.batch_size]
@@ -254,7 +254,7 @@ class FreeDaveLM(LM):
             context, continuation = req.args
             seed = request_seed(self.seed, "loglikelihood", context, continuation)
             items.append((self.loaded.encode(context), self.loaded.encode(continuation), seed))
-        with self._bar(len(items), "loglikelihood") as bar:
+        with self._bar(len(items), "loglikelihood", disable_tqdm) as bar:
             return mc_loglikelihood(
                 self.loaded.denoiser, items, mc_num=self.mc_num, block_size=self.defaults.block_size,
                 batch_size=self.batch_size, device=self.device_name, on_done=bar.update,

@@ -8,7 +8,9 @@ from typing import Any
 from torch import Tensor
 
 from freedave.decoding.protocol import Query
-from freedave.models.reference import KVCache, ReferenceModel
+from freedave.models.forward import window_logits
+from freedave.models.kv_cache import KVCache
+from freedave.models.reference import ReferenceModel
 
 
 class ReferenceDenoiser:
@@ -26,10 +28,8 @@ class ReferenceDenoiser:
         self.use_cache = use_cache and self.family == "block"
 
     def new_cache(self) -> Any:
-        return KVCache() if self.use_cache else None
+        return KVCache(self.max_length) if self.use_cache else None
 
     def logits(self, queries: Sequence[Query]) -> list[Tensor]:
-        return [
-            self.model.window_logits(q.tokens, q.prompt_len, q.block_size, q.start, q.end, q.cache, q.row_ends)
-            for q in queries
-        ]
+        stack = self.model.stack()
+        return [window_logits(stack, q, q.cache) for q in queries]

@@ -34,87 +34,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from freedave.decoding.protocol import Query
 from freedave.errors import DecodeError
+from freedave.models.forward import run_layers
+from freedave.models.invariant import attend_rows, rope_tables
+from freedave.models.kv_cache import KVCache
+from freedave.models.reference import ReferenceStack
+from freedave.models.stack import Stack
 
 MODES = ("prefix", "dual")
-
-
-# ---------------------------------------------------------------------------------------------
-# The layer stack of a model, as the few operations the cached forward needs
-
-
-class ReferenceStack:
-    """``ReferenceModel`` (full attention) in the exact operations of its ``window_logits``."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self.layers = list(model.layers)
-        self.shift = 1 if model.config.shift_logits else 0
-
-    def embed(self, tokens: Tensor) -> Tensor:
-        return self.model.embed_tokens(tokens)
-
-    def rope(self, n: int, like: Tensor) -> tuple[Tensor, Tensor]:
-        from freedave.models.reference import rope_tables
-
-        return rope_tables(n, self.layers[0].head_dim, self.model.config.rope_theta, like.device)
-
-    def qkv(self, i: int, h: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        return self.layers[i].qkv(h, cos, sin)
-
-    def heads(self, kv: Tensor) -> Tensor:
-        return kv
-
-    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        if q.shape[0] == 1:
-            return F.scaled_dot_product_attention(q, k, v)
-        return torch.cat([F.scaled_dot_product_attention(q[i : i + 1], k[i : i + 1], v[i : i + 1]) for i in range(q.shape[0])])
-
-    def finish(self, i: int, h: Tensor, attn: Tensor) -> Tensor:
-        return self.layers[i].finish(h, attn)
-
-    def head(self, h: Tensor) -> Tensor:
-        from freedave.models.reference import tiled_linear
-
-        return tiled_linear(self.model.norm(h), self.model.lm_head)
-
-
-class HFStack:
-    """``HFDenoiser``'s functional forward (Llama / Qwen2 / Qwen3 weights), full or shifted."""
-
-    def __init__(self, den: Any) -> None:
-        self.den = den
-        self.body = den.model.model
-        self.layers = list(self.body.layers)
-        self.shift = 1 if den.family == "shifted" else 0
-        self.groups = den.n_head // den.n_kv
-
-    def embed(self, tokens: Tensor) -> Tensor:
-        return self.body.embed_tokens(tokens.to(self.den.device))
-
-    def rope(self, n: int, like: Tensor) -> tuple[Tensor, Tensor]:
-        return self.den.rope(0, n, like.dtype)
-
-    def qkv(self, i: int, h: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        return self.den.qkv(self.layers[i], h, cos, sin)
-
-    def heads(self, kv: Tensor) -> Tensor:
-        return kv.repeat_interleave(self.groups, dim=1) if self.groups > 1 else kv
-
-    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        return self.den.attend(q, k, v)
-
-    def finish(self, i: int, h: Tensor, attn: Tensor) -> Tensor:
-        return self.den.finish(self.layers[i], h, attn)
-
-    def head(self, h: Tensor) -> Tensor:
-        from freedave.models.hf import tiled_linear
-
-        return tiled_linear(self.body.norm(h), self.den.model.lm_head, self.den.fixed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,8 +56,7 @@ class Refresh:
     """The full forward of a block's first state ``s_a``: keys/values and final hidden states."""
 
     prefix: Tensor  # [a] the tokens before the block (s_a is these, then masks)
-    keys: list[Tensor]  # per layer [1, H_kv, L, Dh]
-    values: list[Tensor]  # per layer [1, H_kv, L, Dh]
+    kv: KVCache  # every position's keys/values, per layer [1, H_kv, L, Dh]
     hidden: Tensor  # [1, L, D] before the final norm
 
 
@@ -231,53 +160,55 @@ class ApproxCacheDenoiser:
             cache.put(a, ref)
         return ref
 
-    def full_forward(self, tokens: Tensor) -> tuple[list[Tensor], list[Tensor], Tensor]:
-        """The uncached forward (same operations as the base model's ``window_logits``)."""
-        st, n = self.stack, tokens.shape[1]
-        h = st.embed(tokens)
-        cos, sin = st.rope(n, h)
-        keys, values = [], []
-        for i in range(len(st.layers)):
-            q, k, v = st.qkv(i, h, cos, sin)
-            keys.append(k.contiguous())
-            values.append(v.contiguous())
-            attn = st.attend(q, st.heads(k).contiguous(), st.heads(v).contiguous())
-            h = st.finish(i, h, attn)
+    def full_forward(self, tokens: Tensor) -> tuple[KVCache, Tensor]:
+        """The uncached forward of ``tokens`` ``[1, L]``: its keys/values and final hidden states."""
+        n = tokens.shape[1]
+        h = self.stack.embed(tokens)
+        cos, sin = self.stack.rope(0, n)
+        h, keys, values = run_layers(self.stack, h, cos, sin, [(0, n)], 0)
+        kv = KVCache(n)
+        kv.write(0, keys, values)
         self.positions += n
         self.refreshes += 1
-        return keys, values, h
+        return kv, h
 
     def block_hidden(self, tokens: Tensor, a: int, block_size: int, ref: Refresh) -> Tensor:  # [n, L, D]
         """Final hidden states of rows in block ``a``: the computed region fresh, the rest from
         the refresh. Region: from the position before the block (shifted) or the block start, to
-        the end of the canvas (prefix cache) or of the block (dual cache)."""
+        the end of the canvas (prefix cache) or of the block (dual cache); it attends to the
+        refresh's keys/values outside itself."""
         st, (n, length) = self.stack, tokens.shape
         lo = a - st.shift
         hi = length if self.mode == "prefix" else min(a + block_size, length)
+        cos, sin = st.rope(0, length)
         h = st.embed(tokens[:, lo:hi])
-        cos, sin = st.rope(length, h)
-        cos, sin = cos[lo:hi], sin[lo:hi]
-        for i in range(len(st.layers)):
-            q, k, v = st.qkv(i, h, cos, sin)
-            pk, pv = ref.keys[i], ref.values[i]
-            k_all = torch.cat([pk[:, :, :lo].expand(n, -1, -1, -1), k, pk[:, :, hi:].expand(n, -1, -1, -1)], dim=2)
-            v_all = torch.cat([pv[:, :, :lo].expand(n, -1, -1, -1), v, pv[:, :, hi:].expand(n, -1, -1, -1)], dim=2)
-            attn = st.attend(q, st.heads(k_all).contiguous(), st.heads(v_all).contiguous())
-            h = st.finish(i, h, attn)
+        h, _, _ = run_layers(st, h, cos[lo:hi], sin[lo:hi], [(lo, length)], lo, ref.kv, prefix=lo, suffix=hi)
         self.positions += n * (hi - lo)
         out = ref.hidden.expand(n, -1, -1).clone()
         out[:, lo:hi] = h
         return out
 
 
-def stack_of(base: Any, mode: str) -> ReferenceStack | HFStack:
+class ApproxReferenceStack(ReferenceStack):
+    """The reference stack as the approximate caches run it: attention one row at a time and
+    rotary tables rebuilt per call in float32 (what this path has always computed)."""
+
+    def rope(self, lo: int, hi: int) -> tuple[Tensor, Tensor]:
+        cos, sin = rope_tables(hi, self.layers[0].head_dim, self.model.config.rope_theta, self.model.embed_tokens.weight.device)
+        return cos[lo:hi], sin[lo:hi]
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        return attend_rows(q, k, v)
+
+
+def stack_of(base: Any, mode: str) -> Stack:
     from freedave.models.adapters import ReferenceDenoiser
     from freedave.models.hf import HFDenoiser
 
     if isinstance(base, ReferenceDenoiser):
-        return ReferenceStack(base.model)
+        return ApproxReferenceStack(base.model)
     if isinstance(base, HFDenoiser):
-        return HFStack(base)
+        return base.stack
     raise DecodeError(f"--cache {mode} needs a built-in model (reference, LLaDA, Dream, Llama/Qwen); use --cache none")
 
 

@@ -28,41 +28,77 @@ from torch import Tensor, nn
 from freedave.decoding.protocol import Query
 from freedave.errors import DecodeError
 from freedave.models.bundle import Loaded
+from freedave.models.checkpoint import find_eos_id, find_mask_id, load_tokenizer, read_json
 from freedave.models.families import FAMILY_NAMES, Spec, find_spec
-from freedave.models.reference import ROW_TILE, KVCache
+from freedave.models.forward import window_logits
+from freedave.models.invariant import GPU_TILE, apply_rope, attend_rows, rope_from, tiled_linear
+from freedave.models.kv_cache import KVCache
 
 log = logging.getLogger("freedave")
 
-GPU_TILE = 64  # deterministic mode on GPU: every linear layer runs on exactly this many rows
+class HFStack:
+    """A Llama / Qwen2 / Qwen3 body as a ``models.stack.Stack``: the library class's weights in
+    the batch-invariant functional forward (row-tiled linears; attention one row at a time on CPU
+    and in deterministic mode, where the kernel would otherwise split its work by batch x heads).
 
+    ``split_rows`` is False: every row computes every position it needs, as it always has here
+    (off CPU without deterministic mode the forward is not batch-invariant, so rows must not be
+    run apart)."""
 
-# ---------------------------------------------------------------------------------------------
-# Batch-invariant pieces
+    split_rows = False
 
+    def __init__(self, model: nn.Module, family: str) -> None:
+        cfg = model.config
+        self.model, self.body = model, model.model
+        self.layers = list(self.body.layers)
+        self.n_layers = len(self.layers)
+        self.block, self.shift = family == "block", int(family == "shifted")
+        self.n_head = int(cfg.num_attention_heads)
+        self.n_kv = int(getattr(cfg, "num_key_value_heads", None) or self.n_head)
+        self.head_dim = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // self.n_head)
+        self.device = model.lm_head.weight.device
+        rot = self.body.rotary_emb
+        self.inv_freq = rot.inv_freq.detach().float().to(self.device)
+        self.rope_scale = float(getattr(rot, "attention_scaling", 1.0))
+        self.per_row, self.fixed = self.device.type == "cpu", 0  # see HFDenoiser.set_deterministic
 
-def tiled_linear(x: Tensor, layer: nn.Linear, fixed: int = 0) -> Tensor:
-    """``layer(x)`` on a row count padded to a multiple of ``ROW_TILE``.
+    def embed(self, tokens: Tensor) -> Tensor:
+        return self.body.embed_tokens(tokens.to(self.device))
 
-    With ``fixed > 0`` (deterministic mode on GPU) the rows go through in chunks of exactly
-    ``fixed`` rows, so every GEMM has one shape and one kernel whatever the batch holds.
-    """
-    shape = x.shape
-    flat = x.reshape(-1, shape[-1])
-    n = flat.shape[0]
-    tile = fixed or ROW_TILE
-    pad = (-n) % tile
-    if pad:
-        flat = torch.cat([flat, flat.new_zeros(pad, flat.shape[1])])
-    if fixed:
-        out = torch.cat([F.linear(c, layer.weight, layer.bias) for c in flat.split(fixed)])
-    else:
-        out = F.linear(flat, layer.weight, layer.bias)
-    return out[:n].reshape(*shape[:-1], out.shape[-1])
+    def rope(self, lo: int, hi: int) -> tuple[Tensor, Tensor]:
+        return rope_from(self.inv_freq, lo, hi, self.rope_scale, self.body.embed_tokens.weight.dtype)
 
+    def qkv(self, i: int, h: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        layer = self.layers[i]
+        attn = layer.self_attn
+        r, n, _ = h.shape
+        a = layer.input_layernorm(h)
+        q = tiled_linear(a, attn.q_proj, self.fixed).view(r, n, self.n_head, self.head_dim)
+        k = tiled_linear(a, attn.k_proj, self.fixed).view(r, n, self.n_kv, self.head_dim)
+        v = tiled_linear(a, attn.v_proj, self.fixed).view(r, n, self.n_kv, self.head_dim)
+        if hasattr(attn, "q_norm"):  # Qwen3: RMSNorm over each head before the rotation
+            q, k = attn.q_norm(q), attn.k_norm(k)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
 
-def rotate_half(x: Tensor) -> Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    def heads(self, kv: Tensor) -> Tensor:
+        groups = self.n_head // self.n_kv
+        return kv.repeat_interleave(groups, dim=1) if groups > 1 else kv
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        return attend_rows(q, k, v) if self.per_row else F.scaled_dot_product_attention(q, k, v)
+
+    def finish(self, i: int, h: Tensor, attn: Tensor) -> Tensor:
+        layer = self.layers[i]
+        r, _, n, _ = attn.shape
+        h = h + tiled_linear(attn.transpose(1, 2).reshape(r, n, -1), layer.self_attn.o_proj, self.fixed)
+        m = layer.post_attention_layernorm(h)
+        mlp = layer.mlp
+        gated = mlp.act_fn(tiled_linear(m, mlp.gate_proj, self.fixed)) * tiled_linear(m, mlp.up_proj, self.fixed)
+        return h + tiled_linear(gated, mlp.down_proj, self.fixed)
+
+    def head(self, h: Tensor) -> Tensor:
+        return tiled_linear(self.body.norm(h), self.model.lm_head, self.fixed)
 
 
 class HFDenoiser:
@@ -86,21 +122,15 @@ class HFDenoiser:
     ) -> None:
         if family not in FAMILY_NAMES:
             raise DecodeError(f"unknown family {family!r}; choose one of {', '.join(FAMILY_NAMES)}")
-        cfg = model.config
         self.model = model.eval()
         self.family = family
         self.mask_id = int(mask_id)
         self.eos_id = None if eos_id is None else int(eos_id)
         self.vocab_size = int(model.lm_head.weight.shape[0])
-        self.max_length = int(getattr(cfg, "max_position_embeddings", 0)) or None
+        self.max_length = int(getattr(model.config, "max_position_embeddings", 0)) or None
         self.use_cache = use_cache and family == "block"
-        self.n_head = int(cfg.num_attention_heads)
-        self.n_kv = int(getattr(cfg, "num_key_value_heads", None) or self.n_head)
-        self.head_dim = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // self.n_head)
-        rot = model.model.rotary_emb
-        self.inv_freq = rot.inv_freq.detach().float()
-        self.rope_scale = float(getattr(rot, "attention_scaling", 1.0))
-        self.device = model.lm_head.weight.device
+        self.stack = HFStack(model, family)
+        self.device = self.stack.device
         self.set_deterministic(deterministic)
 
     def set_deterministic(self, on: bool) -> None:
@@ -109,8 +139,8 @@ class HFDenoiser:
         in chunks of exactly ``GPU_TILE`` rows, attention per row on one fixed SDPA kernel, no TF32,
         deterministic algorithms. Cost: more, smaller kernel launches per forward."""
         self.deterministic = bool(on)
-        self.per_row = self.deterministic or self.device.type == "cpu"
-        self.fixed = GPU_TILE if (self.deterministic and self.device.type != "cpu") else 0
+        self.stack.per_row = self.deterministic or self.device.type == "cpu"
+        self.stack.fixed = GPU_TILE if (self.deterministic and self.device.type != "cpu") else 0
         if self.deterministic:
             set_deterministic(str(self.device))
 
@@ -119,101 +149,13 @@ class HFDenoiser:
 
     def logits(self, queries: Sequence[Query]) -> list[Tensor]:
         with attention_backend(self.device, self.deterministic):
-            return [self.window_logits(q.tokens, q.prompt_len, q.block_size, q.start, q.end, q.cache) for q in queries]
+            return [window_logits(self.stack, q, q.cache) for q in queries]
 
-    # ------------------------------------------------------------------------------------------
-    def segments(self, n: int, prompt_len: int, block_size: int) -> list[tuple[int, int]]:
-        """Attention segments ``(lo, hi)``: queries ``lo:hi`` see keys ``0:hi``."""
-        if self.family != "block":
-            return [(0, n)]
-        return [(0, min(prompt_len, n))] + [(lo, min(lo + block_size, n)) for lo in range(prompt_len, n, block_size)]
-
-    def rope(self, lo: int, hi: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-        pos = torch.arange(lo, hi, device=self.device, dtype=torch.float32)
-        freqs = torch.outer(pos, self.inv_freq.to(self.device))
-        emb = torch.cat([freqs, freqs], dim=-1)
-        return (emb.cos() * self.rope_scale).to(dtype), (emb.sin() * self.rope_scale).to(dtype)
-
-    def qkv(self, layer: nn.Module, h: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        attn = layer.self_attn
-        r, n, _ = h.shape
-        a = layer.input_layernorm(h)
-        q = tiled_linear(a, attn.q_proj, self.fixed).view(r, n, self.n_head, self.head_dim)
-        k = tiled_linear(a, attn.k_proj, self.fixed).view(r, n, self.n_kv, self.head_dim)
-        v = tiled_linear(a, attn.v_proj, self.fixed).view(r, n, self.n_kv, self.head_dim)
-        if hasattr(attn, "q_norm"):  # Qwen3: RMSNorm over each head before the rotation
-            q, k = attn.q_norm(q), attn.k_norm(k)
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
-        return q, k, v
-
-    def finish(self, layer: nn.Module, h: Tensor, attn: Tensor) -> Tensor:
-        r, _, n, _ = attn.shape
-        h = h + tiled_linear(attn.transpose(1, 2).reshape(r, n, -1), layer.self_attn.o_proj, self.fixed)
-        m = layer.post_attention_layernorm(h)
-        mlp = layer.mlp
-        gated = mlp.act_fn(tiled_linear(m, mlp.gate_proj, self.fixed)) * tiled_linear(m, mlp.up_proj, self.fixed)
-        return h + tiled_linear(gated, mlp.down_proj, self.fixed)
-
-    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        """SDPA, one row at a time on CPU and in deterministic mode: the CPU kernel splits its work
-        by batch x heads, so a row's result changes with how many rows share the call."""
-        if not self.per_row or q.shape[0] == 1:
-            return F.scaled_dot_product_attention(q, k, v)
-        return torch.cat([F.scaled_dot_product_attention(q[i : i + 1], k[i : i + 1], v[i : i + 1]) for i in range(q.shape[0])])
-
-    @torch.no_grad()
     def window_logits(
-        self,
-        tokens: Tensor,  # [R, L]
-        prompt_len: int,
-        block_size: int,
-        start: int,
-        end: int,
-        cache: KVCache | None = None,
+        self, tokens: Tensor, prompt_len: int, block_size: int, start: int, end: int, cache: KVCache | None = None
     ) -> Tensor:  # [R, end - start, V] float32
-        tokens = tokens.to(self.device)
-        block = self.family == "block"
-        shift = 1 if self.family == "shifted" else 0
-        stop = end if block else tokens.shape[1]  # full attention needs the whole canvas
-        past = cache.length if (block and cache is not None) else 0
-        if past > start:
-            raise ValueError(f"cache covers {past} positions, beyond the window start {start}")
-        segs = [(lo, hi) for lo, hi in self.segments(stop, prompt_len, block_size) if hi > past]
-        if segs and segs[0][0] < past:
-            raise ValueError(f"cache length {past} is not on a block boundary")
-        r = tokens.shape[0]
-        body = self.model.model
-        h = body.embed_tokens(tokens[:, past:stop])
-        cos, sin = self.rope(past, stop, h.dtype)
-        groups = self.n_head // self.n_kv
-        new_keys: list[Tensor] = []
-        new_values: list[Tensor] = []
-        for i, layer in enumerate(body.layers):
-            q, k, v = self.qkv(layer, h, cos, sin)
-            if past:
-                k_all = torch.cat([cache.keys[i].expand(r, -1, -1, -1), k], dim=2)
-                v_all = torch.cat([cache.values[i].expand(r, -1, -1, -1), v], dim=2)
-            else:
-                k_all, v_all = k, v
-            if groups > 1:
-                k_all, v_all = k_all.repeat_interleave(groups, dim=1), v_all.repeat_interleave(groups, dim=1)
-            k_all, v_all = k_all.contiguous(), v_all.contiguous()
-            outs = [self.attend(q[:, :, lo - past : hi - past], k_all[:, :, :hi], v_all[:, :, :hi]) for lo, hi in segs]
-            attn = torch.cat(outs, dim=2) if len(outs) > 1 else outs[0]
-            h = self.finish(layer, h, attn)
-            if cache is not None and block and start > past:  # fold the cache write into this forward
-                new_keys.append(k[:1, :, : start - past].contiguous())
-                new_values.append(v[:1, :, : start - past].contiguous())
-        lo, hi = start - shift - past, end - shift - past
-        hs = h[:, max(lo, 0) : hi]
-        if lo < 0:  # shifted logits: position 0 keeps its own hidden state
-            hs = torch.cat([h[:, :1], hs], dim=1)
-        logits = tiled_linear(body.norm(hs), self.model.lm_head, self.fixed)
-        if new_keys:
-            cache.update(past, new_keys, new_values)
-        return logits.float()
+        """Logits of positions ``start:end`` of every row (see ``models.forward``)."""
+        return window_logits(self.stack, Query(tokens, prompt_len, block_size, start, end), cache)
 
 
 def attention_backend(device: torch.device, deterministic: bool):  # noqa: ANN201
@@ -352,77 +294,6 @@ def checkpoint_name(spec: Spec, library_name: str) -> str:
             if parts[3] == new:
                 return f"model.transformer.blocks.{parts[2]}.{old}.{kind}"
     return library_name
-
-
-def read_json(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        log.warning("ignoring unreadable %s", path)
-        return {}
-
-
-def load_tokenizer(path: Path, trust_remote_code: bool) -> Any:
-    """The checkpoint's tokenizer with its chat template.
-
-    ``tokenizer.json`` is read as it is by the library's fast tokenizer (Dream and LLaDA name remote
-    tokenizer classes in ``tokenizer_config.json``; their files need no code). Otherwise
-    ``AutoTokenizer`` (remote code only with the flag), then Qwen's BPE files with ``Qwen2Tokenizer``.
-    """
-    names = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
-    if not any((path / n).is_file() for n in names):
-        return None
-    import transformers
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast, Qwen2Tokenizer
-
-    verbosity = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()  # config.json of a diffusion LM confuses AutoConfig
-    first: Exception | None = None
-    try:
-        if (path / "tokenizer.json").is_file():  # the exact tokenizer, whatever class is named
-            try:
-                return PreTrainedTokenizerFast.from_pretrained(str(path))
-            except Exception as e:
-                first = e
-        try:
-            return AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
-        except Exception as e:
-            first = first or e
-        if (path / "vocab.json").is_file() and (path / "merges.txt").is_file():  # Qwen BPE files
-            try:
-                return Qwen2Tokenizer.from_pretrained(str(path))
-            except Exception as e:
-                first = first or e
-        raise DecodeError(f"cannot load the tokenizer in {path}: {type(first).__name__}: {first}") from None
-    finally:
-        transformers.logging.set_verbosity(verbosity)
-
-
-def first_id(value: Any) -> int | None:
-    if isinstance(value, list | tuple):
-        return int(value[0]) if value else None
-    return None if value is None else int(value)
-
-
-def find_mask_id(path: Path, raw: dict, tokenizer: Any, override: int | None) -> int:
-    if override is not None:
-        return int(override)
-    if raw.get("mask_token_id") is not None:
-        return int(raw["mask_token_id"])
-    tok_id = getattr(tokenizer, "mask_token_id", None) if tokenizer is not None else None
-    if tok_id is not None:
-        return int(tok_id)
-    raise DecodeError(f"{path}: no mask token in config.json or the tokenizer; pass --mask-token-id ID")
-
-
-def find_eos_id(raw: dict, generation: dict, tokenizer: Any) -> int | None:
-    for value in (raw.get("eos_token_id"), generation.get("eos_token_id")):
-        eos = first_id(value)
-        if eos is not None:
-            return eos
-    return getattr(tokenizer, "eos_token_id", None) if tokenizer is not None else None
 
 
 # ---------------------------------------------------------------------------------------------

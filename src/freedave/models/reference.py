@@ -15,37 +15,22 @@ of the uncached forward.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PretrainedConfig, PreTrainedModel
 
-ROW_TILE = 16  # linear layers run on row counts padded to a multiple of this (batch invariance)
+from freedave.decoding.protocol import Query
+from freedave.models.forward import window_logits
+from freedave.models.invariant import apply_rope, rope_tables, tiled_linear, tiled_weight
+from freedave.models.kv_cache import KVCache
 
-
-def tiled_linear(x: Tensor, layer: nn.Linear) -> Tensor:
-    """``layer(x)`` computed by ``tiled_weight``."""
-    return tiled_weight(x, layer.weight, layer.bias)
-
-
-def tiled_weight(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``x @ weight.T + bias`` computed on a row count padded to a multiple of ``ROW_TILE``.
-
-    CPU GEMM kernels pick different code paths (and summation orders) for small row counts, so the
-    same row can round differently depending on how many rows share the call. Padding to a fixed
-    multiple keeps every row on one path: the result of a row never depends on its neighbours.
-    """
-    shape = x.shape
-    flat = x.reshape(-1, shape[-1])
-    pad = (-flat.shape[0]) % ROW_TILE
-    if pad:
-        flat = torch.cat([flat, flat.new_zeros(pad, flat.shape[1])])
-    out = F.linear(flat, weight, bias)
-    if pad:
-        out = out[: out.shape[0] - pad]
-    return out.reshape(*shape[:-1], out.shape[-1])
+OWN_FIELDS = (
+    "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+    "max_position_embeddings", "rope_theta", "rms_norm_eps", "block_size", "attention", "shift_logits",
+    "mask_token_id",
+)  # ReferenceConfig's own settings; the special token ids go to PretrainedConfig
 
 
 class ReferenceConfig(PretrainedConfig):
@@ -72,55 +57,15 @@ class ReferenceConfig(PretrainedConfig):
     ) -> None:
         if attention not in ("block", "full"):
             raise ValueError(f"attention must be 'block' or 'full' (got {attention!r})")
-        self.vocab_size = vocab_size
-        self.hidden_size = hidden_size
-        self.num_hidden_layers = num_hidden_layers
-        self.num_attention_heads = num_attention_heads
-        self.intermediate_size = intermediate_size
-        self.max_position_embeddings = max_position_embeddings
-        self.rope_theta = rope_theta
-        self.rms_norm_eps = rms_norm_eps
-        self.block_size = block_size
-        self.attention = attention
-        self.shift_logits = shift_logits
-        self.mask_token_id = mask_token_id
+        given = locals()
+        for name in OWN_FIELDS:  # in this order (it is the order config.json lists them in)
+            setattr(self, name, given[name])
         super().__init__(
             eos_token_id=eos_token_id,
             pad_token_id=pad_token_id,
             bos_token_id=bos_token_id,
             **kwargs,
         )
-
-
-@dataclass
-class KVCache:
-    """Exact keys/values of a clean prefix (the prompt and finished blocks), one prompt.
-
-    Stored once per prompt ``[layers][1, H, C, Dh]`` and shared by every draft row of that prompt.
-    """
-
-    keys: list[Tensor] = field(default_factory=list)
-    values: list[Tensor] = field(default_factory=list)
-    length: int = 0
-
-    def update(self, pos: int, keys: list[Tensor], values: list[Tensor]) -> None:
-        """Append per-layer ``[1, H, n, Dh]`` keys/values for positions ``pos:pos+n``."""
-        if pos != self.length:
-            raise ValueError(f"cache holds {self.length} positions, cannot write at {pos}")
-        if not self.keys:
-            self.keys, self.values = list(keys), list(values)
-        else:
-            self.keys = [torch.cat([a, b], dim=2) for a, b in zip(self.keys, keys, strict=True)]
-            self.values = [torch.cat([a, b], dim=2) for a, b in zip(self.values, values, strict=True)]
-        self.length += keys[0].shape[2]
-
-    def crop(self, n: int) -> None:
-        self.keys = [k[:, :, :n] for k in self.keys]
-        self.values = [v[:, :, :n] for v in self.values]
-        self.length = min(self.length, n)
-
-    def reset(self) -> None:
-        self.keys, self.values, self.length = [], [], 0
 
 
 class RMSNorm(nn.Module):
@@ -131,20 +76,6 @@ class RMSNorm(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
-
-
-def rope_tables(n: int, dim: int, theta: float, device: torch.device) -> tuple[Tensor, Tensor]:
-    inv = 1.0 / (theta ** (torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim))
-    freqs = torch.outer(torch.arange(n, device=device, dtype=torch.float32), inv)
-    emb = torch.cat([freqs, freqs], dim=-1)
-    return emb.cos(), emb.sin()
-
-
-def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    # x: [R, H, L, Dh]; cos/sin: [L, Dh]
-    half = x.shape[-1] // 2
-    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-    return x * cos + rotated * sin
 
 
 class Block(nn.Module):
@@ -196,26 +127,6 @@ class Block(nn.Module):
         m = F.rms_norm(h, (h.shape[-1],), self.mlp_norm.weight, self.mlp_norm.eps)
         gate, up = tiled_weight(m, self.fused()[1]).chunk(2, dim=-1)
         return h + tiled_linear(F.silu(gate) * up, self.down_proj)
-
-
-def _layer(
-    layer: Block, h: Tensor, cos: Tensor, sin: Tensor, k_pre: Tensor | None, v_pre: Tensor | None, base: int,
-    segs: list[tuple[int, int]],
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """One layer over rows ``h`` holding positions ``base..``; every row also sees the shared keys
-    ``k_pre``/``v_pre`` ``[1, H, base, Dh]`` (or none). Attention runs per segment ``(lo, hi)``:
-    queries ``lo:hi`` see keys ``0:hi``. Returns the new ``h``, this call's keys and values, and all
-    keys and values seen."""
-    n = h.shape[0]
-    q, k, v = layer.qkv(h, cos, sin)
-    if k_pre is not None:
-        k_all = torch.cat([k_pre.expand(n, -1, -1, -1), k], dim=2)
-        v_all = torch.cat([v_pre.expand(n, -1, -1, -1), v], dim=2)
-    else:
-        k_all, v_all = k.contiguous(), v.contiguous()
-    outs = [F.scaled_dot_product_attention(q[:, :, lo - base : hi - base], k_all[:, :, :hi], v_all[:, :, :hi])
-            for lo, hi in segs]
-    return layer.finish(h, torch.cat(outs, dim=2) if len(outs) > 1 else outs[0]), k, v, k_all, v_all
 
 
 class ReferenceModel(PreTrainedModel):
@@ -279,26 +190,9 @@ class ReferenceModel(PreTrainedModel):
         cos, sin = self._rope_cache
         return cos[:n], sin[:n]
 
-    @staticmethod
-    def _row_groups(stop: int, row_ends: Sequence[int] | None) -> list[tuple[Tensor | slice, int]]:
-        """``(rows, stop)`` groups: rows that need logits up to the same position compute together."""
-        if row_ends is None or min(row_ends) >= stop:
-            return [(slice(None), stop)]
-        by_end: dict[int, list[int]] = {}
-        for i, e in enumerate(row_ends):
-            by_end.setdefault(min(e, stop), []).append(i)
-        return [(torch.tensor(rows), e) for e, rows in sorted(by_end.items(), reverse=True)]
+    def stack(self) -> ReferenceStack:
+        return ReferenceStack(self)
 
-    def segments(self, n: int, prompt_len: int, block_size: int) -> list[tuple[int, int]]:
-        """Attention segments ``(lo, hi)``: queries ``lo:hi`` see keys ``0:hi``."""
-        if self.config.attention == "full":
-            return [(0, n)]
-        bounds = [(0, prompt_len)]
-        for lo in range(prompt_len, n, block_size):
-            bounds.append((lo, min(lo + block_size, n)))
-        return bounds
-
-    @torch.no_grad()
     def window_logits(
         self,
         tokens: Tensor,  # [R, L]
@@ -309,60 +203,42 @@ class ReferenceModel(PreTrainedModel):
         cache: KVCache | None = None,
         row_ends: Sequence[int] | None = None,
     ) -> Tensor:  # [R, end - start, V]
-        full = self.config.attention == "full"
-        shift = 1 if self.config.shift_logits else 0
-        # Positions to compute: full attention needs the whole canvas; block-causal stops at `end`.
-        stop = tokens.shape[1] if full else end
-        past = 0 if (full or cache is None) else cache.length
-        if past > start:
-            raise ValueError(f"cache covers {past} positions, beyond the window start {start}")
-        segs = [(lo, hi) for lo, hi in self.segments(stop, prompt_len, block_size) if hi > past]
-        if segs and segs[0][0] < past:
-            raise ValueError(f"cache length {past} is not on a block boundary")
-        r = tokens.shape[0]
-        # Block family, several rows: positions past..start (prompt and finished blocks not yet
-        # cached) hold the same tokens in every row, so they run once, on row 0, and only the window
-        # start..stop runs per row. Per-row results are unchanged: every op is batch-invariant.
-        split = start if not (full or shift) and r > 1 else past
-        cos, sin = self._rope(stop, tokens.device)
-        shared = self.embed_tokens(tokens[:1, past:split]) if split > past else None
-        # Row groups by how far each row needs logits (block-causal: a row's positions before its
-        # end do not depend on the positions after it, so a short row simply stops earlier).
-        groups = self._row_groups(stop, row_ends if split == start else None)
-        hs = [self.embed_tokens(tokens[rows, split:gstop]) for rows, gstop in groups]
-        shared_segs = [(lo, hi) for lo, hi in segs if hi <= split]
-        own_segs = [(lo, hi) for lo, hi in segs if hi > split]
-        new_keys: list[Tensor] = []
-        new_values: list[Tensor] = []
-        for i, layer in enumerate(self.layers):
-            k_pre = cache.keys[i] if past else None  # [1, H, past, Dh]: keys every row sees
-            v_pre = cache.values[i] if past else None
-            if shared is not None:
-                shared, ks, vs, k_pre, v_pre = _layer(layer, shared, cos[past:split], sin[past:split], k_pre, v_pre,
-                                                      past, shared_segs)
-                if cache is not None and not full:
-                    new_keys.append(ks.contiguous())
-                    new_values.append(vs.contiguous())
-            for g, (_rows, gstop) in enumerate(groups):
-                segs_g = [(lo, min(hi, gstop)) for lo, hi in own_segs if lo < gstop]
-                hs[g], k, v, _, _ = _layer(layer, hs[g], cos[split:gstop], sin[split:gstop], k_pre, v_pre, split, segs_g)
-                if g == 0 and cache is not None and not full and start > split:  # finished blocks computed per row
-                    new_keys.append(k[:1, :, : start - split].contiguous())
-                    new_values.append(v[:1, :, : start - split].contiguous())
-        lo = start - shift - split
-        logits = None
-        for (rows, gstop), h in zip(groups, hs, strict=True):
-            hi = min(end, gstop) - shift - split
-            hw = h[:, max(lo, 0) : hi]
-            if lo < 0:  # shifted logits: position 0 keeps its own hidden state
-                hw = torch.cat([h[:, :1], hw], dim=1)
-            part = tiled_linear(self.norm(hw), self.lm_head)
-            if len(groups) == 1:
-                logits = part
-            else:
-                if logits is None:
-                    logits = part.new_zeros(r, end - start, part.shape[-1])
-                logits[rows, : part.shape[1]] = part
-        if new_keys:
-            cache.update(past, new_keys, new_values)
-        return logits.float()
+        """Exact, batch-invariant logits of positions ``start:end`` (see ``models.forward``)."""
+        ends = None if row_ends is None else tuple(row_ends)
+        return window_logits(self.stack(), Query(tokens, prompt_len, block_size, start, end, None, ends), cache)
+
+
+class ReferenceStack:
+    """``ReferenceModel``'s layers as a ``models.stack.Stack``: fused q|k|v and gate|up GEMMs in
+    row tiles, attention over all rows of a segment at once."""
+
+    split_rows = True
+
+    def __init__(self, model: ReferenceModel) -> None:
+        self.model = model
+        self.layers = model.layers
+        self.n_layers = len(model.layers)
+        self.block = model.config.attention == "block"
+        self.shift = 1 if model.config.shift_logits else 0
+
+    def embed(self, tokens: Tensor) -> Tensor:
+        return self.model.embed_tokens(tokens)
+
+    def rope(self, lo: int, hi: int) -> tuple[Tensor, Tensor]:
+        cos, sin = self.model._rope(hi, self.model.embed_tokens.weight.device)
+        return cos[lo:hi], sin[lo:hi]
+
+    def qkv(self, i: int, h: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.layers[i].qkv(h, cos, sin)
+
+    def heads(self, kv: Tensor) -> Tensor:
+        return kv
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        return F.scaled_dot_product_attention(q, k, v)
+
+    def finish(self, i: int, h: Tensor, attn: Tensor) -> Tensor:
+        return self.layers[i].finish(h, attn)
+
+    def head(self, h: Tensor) -> Tensor:
+        return tiled_linear(self.model.norm(h), self.model.lm_head)

@@ -20,6 +20,7 @@ from torch import Tensor
 from freedave.decoding.protocol import Query
 from freedave.errors import DecodeError
 from freedave.models.bundle import Loaded
+from freedave.models.checkpoint import find_eos_id, find_mask_id, load_tokenizer, read_json
 
 log = logging.getLogger("freedave")
 
@@ -60,8 +61,6 @@ def load_remote(
     trust_remote_code: bool = False,
 ) -> Loaded:
     from transformers import AutoModel, AutoModelForCausalLM
-
-    from freedave.models.hf import find_eos_id, find_mask_id, load_tokenizer, read_json
 
     if not trust_remote_code:  # the explicit opt-in; never a default
         raise DecodeError(f"{path}: running a checkpoint's own code needs --trust-remote-code")

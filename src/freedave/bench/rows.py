@@ -1,0 +1,88 @@
+"""What one benchmark run produces: a frozen ``Row`` per strategy setting and the ``BenchResult``.
+
+The report, the plots and the JSON all read these; ``to_json`` gives the keys of
+``freedave bench --json`` and of ``results.json``, in the field order below (a contract: scripts
+and earlier result files use these names).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+def setting_label(strategy: str, draft_depth: int | str | None, threshold: float | None) -> str:
+    """``freedave d=8``, ``threshold τ=0.9``, ``static``: a setting in a few characters."""
+    parts = [strategy]
+    if draft_depth is not None:
+        parts.append(f"d={draft_depth}")
+    if threshold is not None:
+        parts.append(f"τ={threshold:g}")
+    return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One strategy setting's figures (``None``: not defined for this setting or this run)."""
+
+    strategy: str
+    draft_depth: int | str | None
+    threshold: float | None
+    cross_blocks: bool | None
+    task: str
+    n: int
+    accuracy: float
+    tokens_per_second: float | None
+    tokens_per_nfe: float | None
+    nfe_per_problem: float
+    exact_match_vs_static: float
+    optimal_tokens_per_nfe: float | None  # the attainable optimal path, from a traced static run
+    oracle_tokens_per_nfe: float | None
+    speedup_vs_static: float | None
+    peak_memory_mb: float
+    seconds: float
+    valid_tokens: int
+    nfe: int
+    steps_per_problem: float
+    mean_accepted: float | None
+    accepted_histogram: dict[str, int]
+    seconds_per_forward: float | None
+    fraction_of_bound: float | None
+    accuracy_by_kind: dict[str, float] | None
+    tokens_per_nfe_by_kind: dict[str, float] | None
+    base_strategy: str  # the decoder this setting must equal (static, or threshold at its τ)
+    exact_match_vs_base: float
+    cache: str
+    exact_match_vs_uncached_static: float
+
+    @property
+    def label(self) -> str:
+        return setting_label(self.strategy, self.draft_depth, self.threshold)
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Row:
+        """A row read back from a result file (a key an older file lacks reads as None)."""
+        return cls(**{f.name: d.get(f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """``meta`` (command, model, machine, versions, bounds: a free-form dict) and the rows, static
+    first."""
+
+    meta: dict[str, Any]
+    rows: tuple[Row, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"meta": self.meta, "rows": [r.to_json() for r in self.rows]}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> BenchResult:
+        return cls(d["meta"], tuple(Row.from_json(r) for r in d["rows"]))
+
+    def of(self, strategy: str) -> list[Row]:
+        """The rows of one strategy, in run order."""
+        return [r for r in self.rows if r.strategy == strategy]
