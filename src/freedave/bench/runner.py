@@ -80,6 +80,10 @@ class BenchConfig:
     quick: bool = False
     warmup: bool = True
     cross_blocks: bool = True  # FreeDave drafts may continue into the next block
+    family: str | None = None  # model flags, as ``generate`` takes them: override the checkpoint's config
+    mask_token_id: int | None = None
+    trust_remote_code: bool = False
+    chat: bool | None = None  # chat template on / off; None: when the task wants it
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
@@ -198,9 +202,13 @@ def prepare(cfg: BenchConfig, loaded: Any = None, problems: list[Problem] | None
     if loaded is None:
         from freedave.models.loading import load
 
-        loaded = load(cfg.model, device=cfg.device, dtype=cfg.dtype, cache=cfg.cache)
+        loaded = load(cfg.model, device=cfg.device, dtype=cfg.dtype, cache=cfg.cache, family=cfg.family,
+                      mask_token_id=cfg.mask_token_id, trust_remote_code=cfg.trust_remote_code)
     den = loaded.denoiser
-    chat = bool(getattr(task, "chat", False)) and bool(getattr(loaded.tokenizer, "chat_template", None))
+    has_template = bool(getattr(loaded.tokenizer, "chat_template", None))
+    if cfg.chat and not has_template:
+        raise DecodeError(f"--chat: the tokenizer of {cfg.model} has no chat template")
+    chat = bool(getattr(task, "chat", False) if cfg.chat is None else cfg.chat) and has_template
     dcfg = DecodeConfig(
         max_new_tokens=cfg.max_new_tokens or int(getattr(task, "max_new_tokens", 64)),
         block_size=resolve_block_size(cfg.block_size, loaded.block_size),

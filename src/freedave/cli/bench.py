@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from freedave.cli.args import add_model_args
 from freedave.errors import DecodeError
 from freedave.options import AUTO
 
@@ -23,7 +24,7 @@ def parse_list(flag: str, value: str | None, kind: type) -> tuple | None:
 
 FLAGS = ("model", "task", "data", "limit", "strategies", "draft_depths", "thresholds", "temperature", "seed",
          "block_size", "max_new_tokens", "device", "dtype", "batch_size", "threads", "cache", "quick", "json", "out", "no_warmup",
-         "no_cross_blocks")
+         "no_cross_blocks", "family", "mask_token_id", "trust_remote_code", "chat")
 
 
 def parse_depths(value: str | None) -> tuple | None:
@@ -44,9 +45,11 @@ def command_of(args: argparse.Namespace) -> list[str]:
     argv = ["bench"]
     for name in FLAGS:
         v = getattr(args, name, None)
+        flag = "--" + name.replace("_", "-")
+        if name == "chat" and v is False:
+            argv.append("--no-chat")
         if v is None or v is False:
             continue
-        flag = "--" + name.replace("_", "-")
         argv += [flag] if v is True else [flag, str(v)]
     return argv
 
@@ -75,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
         quick=args.quick,
         warmup=not args.no_warmup,
         cross_blocks=not args.no_cross_blocks,
+        family=args.family,
+        mask_token_id=args.mask_token_id,
+        trust_remote_code=args.trust_remote_code,
+        chat=args.chat,
     )
     if args.threads is not None:
         if args.threads < 1:
@@ -102,7 +109,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="run decoders side by side: accuracy, tokens/s, tokens/NFE, exact match, bound, plots",
         description="Static, threshold and FreeDave decoding on one task, in one process, on the same inputs.",
     )
-    p.add_argument("--model", default="reference", help="'reference' (bundled) or a local checkpoint folder")
+    add_model_args(p)  # --model --family --mask-token-id --device --dtype --trust-remote-code, as generate has
+    p.add_argument("--chat", action=argparse.BooleanOptionalAction, default=None,
+                   help="apply the tokenizer's chat template to every prompt, or not (default: when the task wants it)")
     p.add_argument("--task", default="reference", help="reference | humaneval | gsm8k | math500 | jsonl")
     p.add_argument("--data", default=None, help="local JSONL for tasks whose data is not shipped (gsm8k, math500, jsonl)")
     p.add_argument("--limit", type=int, default=None, help="first N problems (default: all; 8 with --quick)")
@@ -114,8 +123,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--block-size", type=int, default=None, help="decoding block size (default: the model's)")
     p.add_argument("--max-new-tokens", type=int, default=None, help="default: the task's (64 for the reference task)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda | mps")
-    p.add_argument("--dtype", default="float32", help="float32 | bfloat16 | float16")
     p.add_argument("--batch-size", type=int, default=1, help="prompts decoded together")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
     p.add_argument("--cache", default="none",
