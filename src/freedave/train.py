@@ -191,13 +191,42 @@ def train(cfg: TrainConfig, out: Path, *, progress: bool = True) -> dict:
     log.info("reference model: %d parameters", n_params)
     problems = train_problems(cfg.train_size, seed=cfg.seed)
     pairs = encode_pairs(tokenizer, problems, cfg.gen_length)
+    losses, seconds = train_steps(model, make_optimizer(model, cfg), pairs, cfg, progress)
+    model.eval()
+    save_checkpoint(model, out)
+    summary = {
+        "config": asdict(cfg),
+        "parameters": n_params,
+        "train_seconds": round(seconds, 1),
+        "final_loss": round(sum(losses[-100:]) / len(losses[-100:]), 4),
+        "checkpoint_bytes": sum(f.stat().st_size for f in out.iterdir() if f.is_file() and f.suffix != ".png"),
+    }
+    write_loss_curve(losses, out / "loss_curve.png")
+    (out / "loss.json").write_text(json.dumps([round(x, 5) for x in losses]))
+    (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if cfg.eval_size:
+        from freedave.demo import evaluate
+        from freedave.models.loading import load
+
+        summary["heldout"] = evaluate(load(out), ReferenceTask().problems(cfg.eval_size))
+    (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def make_optimizer(model: ReferenceModel, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on norms and biases)."""
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW(
+    return torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=cfg.lr,
         betas=(0.9, 0.98),
     )
+
+
+def train_steps(model: ReferenceModel, opt: torch.optim.Optimizer, pairs: list[tuple[list[int], list[int]]],
+                cfg: TrainConfig, progress: bool) -> tuple[list[float], float]:
+    """``cfg.steps`` optimizer steps over shuffled epochs of ``pairs``: every step's loss, seconds."""
     gen = torch.Generator().manual_seed(cfg.seed)
     order = torch.randperm(len(pairs), generator=gen).tolist()
     losses: list[float] = []
@@ -223,26 +252,7 @@ def train(cfg: TrainConfig, out: Path, *, progress: bool = True) -> dict:
             bar.update(task, advance=1, loss=smooth)
             if step % 100 == 0 or step == cfg.steps - 1:
                 log.info("step %d loss %.4f (%.0fs)", step, smooth, time.perf_counter() - started)
-    seconds = time.perf_counter() - started
-    model.eval()
-    save_checkpoint(model, out)
-    summary = {
-        "config": asdict(cfg),
-        "parameters": n_params,
-        "train_seconds": round(seconds, 1),
-        "final_loss": round(sum(losses[-100:]) / len(losses[-100:]), 4),
-        "checkpoint_bytes": sum(f.stat().st_size for f in out.iterdir() if f.is_file() and f.suffix != ".png"),
-    }
-    write_loss_curve(losses, out / "loss_curve.png")
-    (out / "loss.json").write_text(json.dumps([round(x, 5) for x in losses]))
-    (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if cfg.eval_size:
-        from freedave.demo import evaluate
-        from freedave.models.loading import load
-
-        summary["heldout"] = evaluate(load(out), ReferenceTask().problems(cfg.eval_size))
-    (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return losses, time.perf_counter() - started
 
 
 def save_checkpoint(model: ReferenceModel, out: Path) -> None:

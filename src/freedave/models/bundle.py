@@ -11,10 +11,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from freedave.errors import DecodeError
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 REFERENCE_PATH = ASSETS / "reference"
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How ``freedave.load`` asks a family loader (reference, HF, remote code) to open a checkpoint.
+
+    ``dtype`` is a torch dtype here; ``freedave.load`` takes its name.
+    """
+
+    family: str | None = None
+    device: str = "cpu"
+    dtype: torch.dtype = torch.float32
+    mask_token_id: int | None = None
+    trust_remote_code: bool = False
+    use_cache: bool = True
+    deterministic: bool = False
 
 
 @dataclass

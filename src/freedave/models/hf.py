@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from freedave.decoding.protocol import Query
 from freedave.errors import DecodeError
-from freedave.models.bundle import Loaded
+from freedave.models.bundle import Loaded, LoadOptions
 from freedave.models.checkpoint import find_eos_id, find_mask_id, load_tokenizer, read_json
 from freedave.models.families import FAMILY_NAMES, Spec, find_spec
 from freedave.models.forward import window_logits
@@ -299,23 +299,13 @@ def checkpoint_name(spec: Spec, library_name: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def load_hf(
-    path: Path,
-    raw: dict,
-    *,
-    family: str | None = None,
-    device: str = "cpu",
-    dtype: torch.dtype = torch.float32,
-    mask_token_id: int | None = None,
-    trust_remote_code: bool = False,
-    use_cache: bool = True,
-    deterministic: bool = False,
-) -> Loaded:
-    """Open a local Hugging Face checkpoint folder as a ``Loaded`` bundle."""
+def load_hf(path: Path, raw: dict, opts: LoadOptions) -> Loaded:
+    """Open a local Hugging Face checkpoint folder (its ``config.json`` read as ``raw``) as a ``Loaded`` bundle."""
+    family, device, dtype, mask_token_id = opts.family, opts.device, opts.dtype, opts.mask_token_id
     check_device(device, dtype)
     spec = find_spec(raw)
     if spec is None:
-        if not trust_remote_code:
+        if not opts.trust_remote_code:
             kind = raw.get("model_type") or (raw.get("architectures") or ["?"])[0]
             raise DecodeError(
                 f"{path}: model type {kind!r} has no built-in adapter (LLaDA, Dream, SDAR/TraDo, Llama, Qwen2, Qwen3); "
@@ -324,7 +314,7 @@ def load_hf(
         from freedave.models.remote import load_remote
 
         return load_remote(path, raw, family=family, device=device, dtype=dtype, mask_token_id=mask_token_id,
-                           trust_remote_code=trust_remote_code)
+                           trust_remote_code=opts.trust_remote_code)
     fam = family or spec.family
     if fam is None:
         raise DecodeError(f"{path} is a plain {spec.arch} causal LM; pass --family full|shifted|block")
@@ -333,7 +323,7 @@ def load_hf(
     mask_id = find_mask_id(path, raw, tokenizer, mask_token_id)
     eos_id = find_eos_id(raw, generation, tokenizer)
     model = build_model(path, raw, spec, device, dtype)
-    den = HFDenoiser(model, fam, mask_id=mask_id, eos_id=eos_id, use_cache=use_cache, deterministic=deterministic)
+    den = HFDenoiser(model, fam, mask_id=mask_id, eos_id=eos_id, use_cache=opts.use_cache, deterministic=opts.deterministic)
     if not 0 <= mask_id < den.vocab_size:
         raise DecodeError(f"mask token id {mask_id} is outside the vocabulary (size {den.vocab_size}); check --mask-token-id")
     block_size = raw.get("block_size") if fam == "block" else None

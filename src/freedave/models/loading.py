@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from freedave.errors import DecodeError
-from freedave.models.bundle import ASSETS, REFERENCE_PATH, Loaded, read_config  # noqa: F401 (re-exported)
+from freedave.models.bundle import ASSETS, REFERENCE_PATH, Loaded, LoadOptions, read_config  # noqa: F401 (re-exported)
 from freedave.options import CACHES, DTYPES, FAMILIES, check_choice
 
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -62,17 +62,16 @@ def load(
     register_auto_classes()  # transformers is needed from here on: let AutoConfig know the reference
     path = resolve_path(name_or_path)
     raw = read_config(path)
+    opts = LoadOptions(family=family, device=device, dtype=TORCH_DTYPES[dtype], mask_token_id=mask_token_id,
+                       trust_remote_code=trust_remote_code, use_cache=use_cache, deterministic=deterministic)
     if raw.get("model_type") == "freedave_reference":
         from freedave.models.reference_io import load_reference
 
-        loaded = load_reference(path, family=family, device=device, dtype=TORCH_DTYPES[dtype],
-                                mask_token_id=mask_token_id, use_cache=use_cache)
+        loaded = load_reference(path, opts)
     else:
         from freedave.models.hf import load_hf  # real checkpoints (LLaDA, Dream, SDAR/TraDo, ...)
 
-        loaded = load_hf(path, raw, family=family, device=device, dtype=TORCH_DTYPES[dtype],
-                         mask_token_id=mask_token_id, trust_remote_code=trust_remote_code, use_cache=use_cache,
-                         deterministic=deterministic)
+        loaded = load_hf(path, raw, opts)
     if cache != "none":
         from freedave.models.approx_cache import with_approx_cache
 

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from freedave.errors import DecodeError
 from freedave.models.adapters import ReferenceDenoiser
-from freedave.models.bundle import REFERENCE_PATH, Loaded, read_config
+from freedave.models.bundle import REFERENCE_PATH, Loaded, LoadOptions, read_config
 from freedave.models.reference import ReferenceConfig, ReferenceModel
 
 
-def load_reference(
-    path: Path,
-    *,
-    family: str | None = None,
-    device: str = "cpu",
-    dtype: torch.dtype = torch.float32,
-    mask_token_id: int | None = None,
-    use_cache: bool = True,
-) -> Loaded:
+def load_reference(path: Path, opts: LoadOptions) -> Loaded:
+    """The bundled architecture from ``path`` (``opts.trust_remote_code``/``deterministic`` do not apply)."""
+    family, device, dtype, mask_token_id = opts.family, opts.device, opts.dtype, opts.mask_token_id
     raw = read_config(path)
     if raw.get("mask_token_id") is None and mask_token_id is None:
         raise DecodeError(f"{path / 'config.json'} has no mask_token_id; pass --mask-token-id")
@@ -52,7 +44,7 @@ def load_reference(
             raise DecodeError(f"cannot load the tokenizer in {path}: {type(e).__name__}") from None
     if tokenizer is None and path.resolve() == REFERENCE_PATH.resolve():
         raise DecodeError(f"the bundled checkpoint {path} has no tokenizer files; reinstall freedave")
-    den = ReferenceDenoiser(model, use_cache=use_cache)
+    den = ReferenceDenoiser(model, use_cache=opts.use_cache)
     if family is not None and family != den.family:
         raise DecodeError(f"{path} is a {den.family!r} model; it cannot run as --family {family}")
     return Loaded(den, tokenizer, path, den.family, block_size=config.block_size, model=model)

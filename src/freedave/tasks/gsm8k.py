@@ -6,10 +6,8 @@ from pathlib import Path
 
 from freedave.errors import DecodeError
 from freedave.tasks.base import Problem
-from freedave.tasks.mathcheck import same_answer
+from freedave.tasks.mathcheck import INSTRUCTION, MathTask
 from freedave.tasks.readers import read_jsonl
-
-INSTRUCTION = "\nPlease reason step by step, and put your final answer within \\boxed{}."
 
 
 def gold_answer(answer: str) -> str:
@@ -17,10 +15,8 @@ def gold_answer(answer: str) -> str:
     return answer.rsplit("####", 1)[1].strip().replace(",", "")
 
 
-class GSM8KTask:
+class GSM8KTask(MathTask):
     name = "gsm8k"
-    chat = True
-    max_new_tokens = 256
 
     def __init__(self, path: str | Path) -> None:
         rows = read_jsonl(path, ("question", "answer"))
@@ -31,9 +27,3 @@ class GSM8KTask:
             self._problems.append(
                 Problem(id=str(r.get("id", i)), prompt=str(r["question"]) + INSTRUCTION, answer=gold_answer(str(r["answer"])))
             )
-
-    def problems(self, limit: int | None = None) -> list[Problem]:
-        return self._problems[:limit] if limit else list(self._problems)
-
-    def score(self, problem: Problem, completion: str) -> bool:
-        return same_answer(problem.answer or "", completion)

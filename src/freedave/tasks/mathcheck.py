@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from freedave.errors import DecodeError
+from freedave.tasks.base import Problem
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
@@ -46,3 +47,23 @@ def same_answer(gold: str, completion: str) -> bool:
         return bool(verify(g, p))
     except Exception:  # math-verify raises on some malformed expressions: count as wrong
         return False
+
+
+INSTRUCTION = "\nPlease reason step by step, and put your final answer within \\boxed{}."
+
+
+class MathTask:
+    """What GSM8K and MATH500 share: chat prompts ending in ``INSTRUCTION``, scored by ``same_answer``.
+
+    Subclasses read their JSONL into ``self._problems``.
+    """
+
+    chat = True
+    max_new_tokens = 256
+    _problems: list[Problem]
+
+    def problems(self, limit: int | None = None) -> list[Problem]:
+        return self._problems[:limit] if limit else list(self._problems)
+
+    def score(self, problem: Problem, completion: str) -> bool:
+        return same_answer(problem.answer or "", completion)
