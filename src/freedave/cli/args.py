@@ -90,6 +90,14 @@ def add_strategy_args(p: argparse.ArgumentParser, default: str = "freedave") -> 
                    help="FreeDave drafts stop at the block edge (no next-block logits; cheaper forwards on CPU)")
 
 
+
+def add_generation_args(p: argparse.ArgumentParser) -> None:
+    """The flags of every subcommand that decodes with one model: model, decode, cache, strategy."""
+    add_model_args(p)
+    add_decode_args(p)
+    add_cache_arg(p)
+    add_strategy_args(p)
+
 def strategy_from_args(args: argparse.Namespace) -> Strategy:
     return make_strategy(args.strategy, parse_draft_depth(args.draft_depth), args.threshold, not args.no_cross_blocks)
 

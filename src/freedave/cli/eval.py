@@ -23,10 +23,7 @@ log = logging.getLogger("freedave.eval")
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("eval", help="run lm-eval-harness tasks with freedave's decoders")
-    common.add_model_args(e)
-    common.add_decode_args(e)
-    common.add_cache_arg(e)
-    common.add_strategy_args(e)
+    common.add_generation_args(e)
     e.add_argument("--tasks", required=True, help="comma list of lm-eval task names")
     e.add_argument("--strategies", default=None,
                    help="comma list of strategies to run one after another (default: --strategy)")
