@@ -123,3 +123,12 @@ class FakeDenoiser:
             rows = [torch.nn.functional.one_hot(r, self.vocab_size).double().cumsum(0) @ self.mix for r in q.tokens]
             out.append(torch.stack([self.table[: q.tokens.shape[1]] + c for c in rows])[:, q.start : q.end])
         return out
+
+
+def one_torch_thread():
+    """Fixture body: one torch thread while a test package runs (tiny models on a shared 2-core
+    machine decode far faster on one thread than on oversubscribed ones), restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from helpers import save_tiny_checkpoint
+from helpers import one_torch_thread, save_tiny_checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -45,12 +45,4 @@ def math500_data(tmp_path_factory):
     return write_jsonl(tmp_path_factory.mktemp("data") / "math500.jsonl", rows)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and far faster when the cores are shared."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+one_thread = pytest.fixture(scope="module", autouse=True)(one_torch_thread)

@@ -1,11 +1,5 @@
 import pytest
-import torch
 
+from helpers import one_torch_thread
 
-@pytest.fixture(scope="package", autouse=True)
-def one_thread():
-    """A shared 2-core machine: one torch thread per process decodes far faster than oversubscribed ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+one_thread = pytest.fixture(scope="package", autouse=True)(one_torch_thread)
