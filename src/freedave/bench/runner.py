@@ -40,6 +40,7 @@ from freedave.errors import DecodeError
 from freedave.options import (
     AUTO,
     CACHES,
+    DEFAULT_CONFIDENCE,
     STRATEGIES,
     check_choice,
     check_draft_depth,
@@ -84,6 +85,7 @@ class BenchConfig:
     mask_token_id: int | None = None
     trust_remote_code: bool = False
     chat: bool | None = None  # chat template on / off; None: when the task wants it
+    confidence: str = DEFAULT_CONFIDENCE  # "full" | "renormalized" (see decoding.Sampling)
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
@@ -110,7 +112,7 @@ class BenchConfig:
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise DecodeError(f"--max-new-tokens must be >= 1 (got {self.max_new_tokens})")
         check_choice("cache", self.cache, CACHES)
-        Sampling(temperature=self.temperature, seed=self.seed)  # validates both
+        Sampling(temperature=self.temperature, seed=self.seed, confidence=self.confidence)  # validates them
 
     @property
     def depths(self) -> tuple[int, ...]:
@@ -212,7 +214,7 @@ def prepare(cfg: BenchConfig, loaded: Any = None, problems: list[Problem] | None
     dcfg = DecodeConfig(
         max_new_tokens=cfg.max_new_tokens or int(getattr(task, "max_new_tokens", 64)),
         block_size=resolve_block_size(cfg.block_size, loaded.block_size),
-        sampling=Sampling(temperature=cfg.temperature, seed=cfg.seed),
+        sampling=Sampling(temperature=cfg.temperature, seed=cfg.seed, confidence=cfg.confidence),
     )
     return Prepared(
         task, problems, loaded, [loaded.encode(p.prompt, chat=chat) for p in problems], dcfg, cfg.batch_size,

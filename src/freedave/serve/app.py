@@ -196,6 +196,7 @@ def batch_key(engine: Engine, req: S._Generation, max_tokens: int) -> BatchKey:
             top_k=pick(req.top_k, settings.top_k),
             top_p=pick(req.top_p, settings.top_p),
             seed=0,
+            confidence=pick(req.confidence, settings.confidence),
         )
         block = resolve_block_size(pick(req.block_size, settings.block_size), engine.loaded.block_size)
         cfg = DecodeConfig(max_new_tokens=max_tokens, block_size=block, sampling=sampling)

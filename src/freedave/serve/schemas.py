@@ -42,6 +42,7 @@ class _Generation(BaseModel):
     threshold: float | None = None
     block_size: StrictInt | None = None
     cross_blocks: StrictBool | None = None
+    confidence: str | None = None  # "full" | "renormalized"
 
 
 class CompletionRequest(_Generation):
