@@ -357,6 +357,7 @@ def make_row(run: Timed, prep: Prepared, cfg: BenchConfig, base: Baseline, score
         exact_match_vs_base=metrics.exact_match(res, equal_to.results),
         cache=cfg.cache,
         exact_match_vs_uncached_static=metrics.exact_match(res, (base.plain or base.static).results),
+        model_calls=sum(r.model_calls for r in res),
     )
 
 
@@ -408,6 +409,7 @@ def uncached_summary(plain: Timed, static: Timed, prep: Prepared, scores: Scores
         "tokens_per_nfe": metrics.ratio(valid, nfe),
         "seconds": plain.seconds,
         "nfe": nfe,
+        "model_calls": sum(r.model_calls for r in res),
         "valid_tokens": valid,
         "seconds_per_forward": metrics.ratio(plain.seconds, nfe),
         "exact_match_vs_cached_static": metrics.exact_match(res, static.results),
@@ -439,4 +441,4 @@ def by_kind_ratio(problems: Sequence, results: Sequence[Result], exclude: set[in
 
 def attainable_by_kind(prep: Prepared, traced: Sequence[Result]) -> dict[str, float] | None:
     """The attainable optimal path's tokens/NFE per problem kind, from a traced static run."""
-    return by_kind_ratio(prep.problems, traced, prep.exclude, lambda r: attainable_nfe(r.reach or ()))
+    return by_kind_ratio(prep.problems, traced, prep.exclude, lambda r: attainable_nfe(r.reach or (), r.refresh_states or ()))

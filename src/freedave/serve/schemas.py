@@ -74,7 +74,8 @@ class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
-    nfe: int  # model forwards the rows took part in (freedave's)
+    nfe: int  # network passes the rows took part in (freedave's)
+    model_calls: int | None = None  # denoiser calls the rows took part in (freedave's)
     tokens_per_nfe: float
 
 
