@@ -21,12 +21,14 @@ VOCAB = 32  # tiny_denoiser's default vocabulary
 # hypothesis strategies shared by the lossless property tests
 sampling_st = st.one_of(
     st.just(Sampling()),
+    st.just(Sampling(confidence="renormalized")),
     st.builds(
         Sampling,
         temperature=st.sampled_from([0.3, 0.7, 1.0, 1.5]),
         top_k=st.sampled_from([0, 1, 3, 8]),
         top_p=st.sampled_from([1.0, 0.9, 0.5]),
         seed=st.integers(0, 2**40),
+        confidence=st.sampled_from(["full", "renormalized"]),
     ),
 )
 prompt_st = st.lists(st.integers(4, VOCAB - 1), min_size=1, max_size=9)

@@ -9,7 +9,7 @@ from pathlib import Path
 from freedave.decoding import DecodeConfig, DecodeHooks, Result, Sampling, Static, Strategy, decode
 from freedave.errors import DecodeError
 from freedave.models.loading import Loaded, load
-from freedave.options import DEFAULT_MAX_NEW_TOKENS, resolve_block_size
+from freedave.options import DEFAULT_CONFIDENCE, DEFAULT_MAX_NEW_TOKENS, resolve_block_size
 
 
 def generate(
@@ -23,6 +23,7 @@ def generate(
     top_k: int = 0,
     top_p: float = 1.0,
     seed: int = 0,
+    confidence: str = DEFAULT_CONFIDENCE,
     chat: bool = False,
     device: str = "cpu",
     seeds: Sequence[int] | None = None,
@@ -32,7 +33,9 @@ def generate(
 
     ``seeds`` (one per prompt) replaces ``(seed, prompt index)`` as the key of each prompt's
     draws: prompt i then decodes exactly as it would alone with ``seed=seeds[i]``. ``hooks``
-    streams finished blocks and cancels prompts (``DecodeHooks``).
+    streams finished blocks and cancels prompts (``DecodeHooks``). ``confidence``: ``"full"``
+    (softmax over the whole vocabulary, the families' own rule) or ``"renormalized"`` (without the
+    mask token).
 
     >>> import freedave
     >>> m = freedave.load("reference")
@@ -53,7 +56,7 @@ def generate(
     cfg = DecodeConfig(
         max_new_tokens=max_new_tokens,
         block_size=resolve_block_size(block_size, loaded.block_size),
-        sampling=Sampling(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed),
+        sampling=Sampling(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, confidence=confidence),
     )
     results = decode(loaded.denoiser, ids, cfg, strategy, device=device, seeds=seeds, hooks=hooks)
     return [replace(r, text=loaded.decode(r.token_ids)) for r in results]

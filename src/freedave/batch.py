@@ -30,7 +30,7 @@ from typing import Any
 
 from freedave.decoding import DecodeConfig, Sampling, Static, Strategy, decode
 from freedave.errors import DecodeError
-from freedave.options import DEFAULT_MAX_NEW_TOKENS, resolve_block_size
+from freedave.options import DEFAULT_CONFIDENCE, DEFAULT_MAX_NEW_TOKENS, resolve_block_size
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class JobSettings:
     top_k: int = 0
     top_p: float = 1.0
     seed: int = 0  # the job seed: rows without their own get row_seed(seed, id)
+    confidence: str = DEFAULT_CONFIDENCE  # "full" | "renormalized"
     chat: bool = False  # apply the chat template to plain ``prompt`` rows too
     device: str = "cpu"
     dtype: str = "float32"
@@ -61,7 +62,8 @@ class JobSettings:
         return DecodeConfig(
             max_new_tokens=max_new_tokens,
             block_size=resolve_block_size(self.block_size, model_block),
-            sampling=Sampling(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, seed=0),
+            sampling=Sampling(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, seed=0,
+                              confidence=self.confidence),
         )
 
     def load(self) -> Any:

@@ -15,17 +15,22 @@ StrategyName = Literal["static", "threshold", "freedave", "freedave-threshold"]
 FamilyName = Literal["full", "shifted", "block"]
 CacheName = Literal["none", "prefix", "dual"]
 DTypeName = Literal["float32", "bfloat16", "float16"]
+# confidence of a decision: "full" = its probability in the softmax over the whole vocabulary (the
+# families' own rule: LLaDA, Fast-dLLM, Dream); "renormalized" = over every token but the mask
+ConfidenceName = Literal["full", "renormalized"]
 
 STRATEGIES: tuple[str, ...] = get_args(StrategyName)
 FAMILIES: tuple[str, ...] = get_args(FamilyName)
 CACHES: tuple[str, ...] = get_args(CacheName)
 DTYPES: tuple[str, ...] = get_args(DTypeName)
+CONFIDENCES: tuple[str, ...] = get_args(ConfidenceName)
 AUTO = "auto"  # draft_depth chosen per round from the measured cost curve
 
 DEFAULT_BLOCK_SIZE = 32  # decoding block size when neither the user nor the model sets one
 DEFAULT_MAX_NEW_TOKENS = 64
 DEFAULT_DRAFT_DEPTH = 8
 DEFAULT_THRESHOLD = 0.9
+DEFAULT_CONFIDENCE = "full"
 
 
 def check_choice(what: str, value: object, choices: tuple[str, ...]) -> None:

@@ -41,7 +41,7 @@ def test_freedave_equals_static_with_cache(family, mode, model_seed, prompts, bl
     for s, f in zip(static, fast, strict=True):
         assert f.token_ids == s.token_ids
         assert f.steps == s.steps
-        assert f.nfe <= s.nfe
+        assert f.model_calls <= s.model_calls  # passes may exceed static's: a drafted refresh is one
         assert sum(f.accepted) == f.tokens_decoded == s.tokens_decoded
 
 
@@ -54,7 +54,7 @@ def test_freedave_threshold_equals_threshold_with_cache(family, mode, model_seed
     for b, f in zip(base, fast, strict=True):
         assert f.token_ids == b.token_ids
         assert f.steps == b.steps
-        assert f.nfe <= b.nfe
+        assert f.model_calls <= b.model_calls
 
 
 @given(**common)

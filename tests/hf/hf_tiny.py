@@ -100,11 +100,12 @@ def write_remote_code(path: Path, module: str) -> None:
     )
 
 
-def save_llada(path: Path, seed: int = 0) -> tuple[Path, torch.nn.Module]:
-    """LLaDA's published layout: OLMo-style config keys, ``model.transformer.*`` weight names."""
+def save_llada(path: Path, seed: int = 0, model: torch.nn.Module | None = None) -> tuple[Path, torch.nn.Module]:
+    """LLaDA's published layout: OLMo-style config keys, ``model.transformer.*`` weight names
+    (of ``model``, a ``LlamaForCausalLM`` of ``dims("llama")``; default: ``library_model``)."""
     from safetensors.torch import save_file
 
-    model = library_model("llama", seed)
+    model = model if model is not None else library_model("llama", seed)
     back = {
         "input_layernorm": "attn_norm",
         "self_attn.q_proj": "q_proj",
@@ -164,10 +165,12 @@ def save_llada(path: Path, seed: int = 0) -> tuple[Path, torch.nn.Module]:
     return path, model
 
 
-def save_qwen_family(path: Path, kind: str, seed: int = 0) -> tuple[Path, torch.nn.Module]:
+def save_qwen_family(
+    path: Path, kind: str, seed: int = 0, model: torch.nn.Module | None = None
+) -> tuple[Path, torch.nn.Module]:
     """Dream (Qwen2 names, ``model_type="Dream"``) or SDAR (Qwen3 names, ``model_type="sdar"``)."""
     arch = "qwen2" if kind == "dream" else "qwen3"
-    model = library_model(arch, seed)
+    model = model if model is not None else library_model(arch, seed)
     model.save_pretrained(str(path))
     config = json.loads((path / "config.json").read_text())
     if kind == "dream":

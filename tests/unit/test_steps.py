@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from freedave.decoding.config import Sampling
@@ -99,3 +100,32 @@ def test_sampling_is_keyed_and_follows_distribution():
     # id 3 is the mask: removed, the rest renormalised
     assert abs(freq[0] - 1 / 3) < 0.03 and abs(freq[1] - 2 / 3) < 0.03 and freq[3] == 0
     assert not torch.equal(tok, sc(torch.arange(4000), step=1)[0])
+
+
+def test_confidence_rules_full_and_renormalized():
+    # position 0: p(tok 4) = 0.5 with p_mask = 0.4; position 1: p(tok 1) = 0.55, p_mask = 0
+    probs = [[0.05, 0.0, 0.05, 0.4, 0.5], [0.2, 0.55, 0.25, 0.0, 0.0], [0.3, 0.2, 0.2, 0.0, 0.3], [0.3] * 3 + [0.0, 0.1]]
+    logits = torch.tensor(probs, dtype=torch.float64).clamp_min(1e-300).log()
+    y = canvas(MASK, MASK, MASK, MASK)
+    for rule, want_conf, want_pos in (("full", [0.5, 0.55], 3), ("renormalized", [0.5 / 0.6, 0.55], 2)):
+        sc = Scorer(logits, 2, Sampling(confidence=rule), 0, MASK)
+        tok, conf = sc.decide([2, 3], step=0)
+        assert tok == [4, 1]  # the mask token (0.4 at position 0) is never chosen
+        assert conf == pytest.approx(want_conf, rel=1e-12)
+        out = static_step(y, LAYOUT, sc, step=0)
+        assert int((out != y).nonzero()[0, 0]) == want_pos  # the rules order the positions differently
+
+
+@pytest.mark.parametrize("rule", ["full", "renormalized"])
+@pytest.mark.parametrize("temperature", [0.0, 0.9])
+def test_batch_scorers_bit_identical_to_single(rule, temperature):
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(5, 6, 11, generator=g) * 3
+    logits[..., MASK] += 2.0  # a probable mask token
+    sampling = Sampling(temperature=temperature, seed=4, confidence=rule)
+    pos = torch.arange(2, 8)
+    for r, sc in enumerate(Scorer.batch(logits, 2, sampling, 1, MASK)):
+        one = Scorer(logits[r], 2, sampling, 1, MASK)
+        (tb, cb), (to, co) = sc(pos, step=3), one(pos, step=3)
+        assert torch.equal(tb, to) and torch.equal(cb, co)
+        assert not bool((tb == MASK).any())

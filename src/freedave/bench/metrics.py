@@ -32,7 +32,7 @@ def bound_forwards(traced: Sequence[Result]) -> tuple[int, int]:
     for r in traced:
         reach = r.reach or ()
         if reach:
-            att += attainable_nfe(reach)
+            att += attainable_nfe(reach, r.refresh_states or ())
             orc += oracle_nfe(reach)
     return att, orc
 

@@ -54,6 +54,7 @@ class Row:
     exact_match_vs_base: float
     cache: str
     exact_match_vs_uncached_static: float
+    model_calls: int = 0  # denoiser calls (== nfe unless an approximate cache refresh was a pass of its own)
 
     @property
     def label(self) -> str:

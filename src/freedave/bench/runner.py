@@ -40,6 +40,7 @@ from freedave.errors import DecodeError
 from freedave.options import (
     AUTO,
     CACHES,
+    DEFAULT_CONFIDENCE,
     STRATEGIES,
     check_choice,
     check_draft_depth,
@@ -84,6 +85,7 @@ class BenchConfig:
     mask_token_id: int | None = None
     trust_remote_code: bool = False
     chat: bool | None = None  # chat template on / off; None: when the task wants it
+    confidence: str = DEFAULT_CONFIDENCE  # "full" | "renormalized" (see decoding.Sampling)
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
@@ -110,7 +112,7 @@ class BenchConfig:
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise DecodeError(f"--max-new-tokens must be >= 1 (got {self.max_new_tokens})")
         check_choice("cache", self.cache, CACHES)
-        Sampling(temperature=self.temperature, seed=self.seed)  # validates both
+        Sampling(temperature=self.temperature, seed=self.seed, confidence=self.confidence)  # validates them
 
     @property
     def depths(self) -> tuple[int, ...]:
@@ -212,7 +214,7 @@ def prepare(cfg: BenchConfig, loaded: Any = None, problems: list[Problem] | None
     dcfg = DecodeConfig(
         max_new_tokens=cfg.max_new_tokens or int(getattr(task, "max_new_tokens", 64)),
         block_size=resolve_block_size(cfg.block_size, loaded.block_size),
-        sampling=Sampling(temperature=cfg.temperature, seed=cfg.seed),
+        sampling=Sampling(temperature=cfg.temperature, seed=cfg.seed, confidence=cfg.confidence),
     )
     return Prepared(
         task, problems, loaded, [loaded.encode(p.prompt, chat=chat) for p in problems], dcfg, cfg.batch_size,
@@ -355,6 +357,7 @@ def make_row(run: Timed, prep: Prepared, cfg: BenchConfig, base: Baseline, score
         exact_match_vs_base=metrics.exact_match(res, equal_to.results),
         cache=cfg.cache,
         exact_match_vs_uncached_static=metrics.exact_match(res, (base.plain or base.static).results),
+        model_calls=sum(r.model_calls for r in res),
     )
 
 
@@ -406,6 +409,7 @@ def uncached_summary(plain: Timed, static: Timed, prep: Prepared, scores: Scores
         "tokens_per_nfe": metrics.ratio(valid, nfe),
         "seconds": plain.seconds,
         "nfe": nfe,
+        "model_calls": sum(r.model_calls for r in res),
         "valid_tokens": valid,
         "seconds_per_forward": metrics.ratio(plain.seconds, nfe),
         "exact_match_vs_cached_static": metrics.exact_match(res, static.results),
@@ -437,4 +441,4 @@ def by_kind_ratio(problems: Sequence, results: Sequence[Result], exclude: set[in
 
 def attainable_by_kind(prep: Prepared, traced: Sequence[Result]) -> dict[str, float] | None:
     """The attainable optimal path's tokens/NFE per problem kind, from a traced static run."""
-    return by_kind_ratio(prep.problems, traced, prep.exclude, lambda r: attainable_nfe(r.reach or ()))
+    return by_kind_ratio(prep.problems, traced, prep.exclude, lambda r: attainable_nfe(r.reach or (), r.refresh_states or ()))

@@ -16,6 +16,8 @@ from freedave.decoding import DecodeConfig, Sampling, Strategy, make_strategy
 from freedave.errors import DecodeError, OptionError
 from freedave.options import (
     CACHES,
+    CONFIDENCES,
+    DEFAULT_CONFIDENCE,
     DEFAULT_DRAFT_DEPTH,
     DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_THRESHOLD,
@@ -79,6 +81,14 @@ def add_decode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, default=0)
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
+    add_confidence_arg(p)
+
+
+def add_confidence_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--confidence", type=choice("confidence", CONFIDENCES), metavar=metavar(CONFIDENCES),
+                   default=DEFAULT_CONFIDENCE,
+                   help="score of a decision: its softmax probability over the full vocabulary (LLaDA, Dream, "
+                        "Fast-dLLM) or renormalized without the mask token, p/(1-p_mask)")
 
 
 def add_strategy_args(p: argparse.ArgumentParser, default: str = "freedave") -> None:
@@ -103,7 +113,8 @@ def strategy_from_args(args: argparse.Namespace) -> Strategy:
 
 
 def sampling_from_args(args: argparse.Namespace) -> Sampling:
-    return Sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+    return Sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                    confidence=args.confidence)
 
 
 def decode_config(args: argparse.Namespace, model_block: int | None) -> DecodeConfig:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from freedave.cli.args import add_model_args
+from freedave.cli.args import add_confidence_arg, add_model_args
 from freedave.errors import DecodeError
 from freedave.options import AUTO
 
@@ -24,7 +24,7 @@ def parse_list(flag: str, value: str | None, kind: type) -> tuple | None:
 
 FLAGS = ("model", "task", "data", "limit", "strategies", "draft_depths", "thresholds", "temperature", "seed",
          "block_size", "max_new_tokens", "device", "dtype", "batch_size", "threads", "cache", "quick", "json", "out", "no_warmup",
-         "no_cross_blocks", "family", "mask_token_id", "trust_remote_code", "chat")
+         "no_cross_blocks", "family", "mask_token_id", "trust_remote_code", "chat", "confidence")
 
 
 def parse_depths(value: str | None) -> tuple | None:
@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         mask_token_id=args.mask_token_id,
         trust_remote_code=args.trust_remote_code,
         chat=args.chat,
+        confidence=args.confidence,
     )
     if args.threads is not None:
         if args.threads < 1:
@@ -121,6 +122,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--thresholds", default=None, help="threshold τ values, comma list (default 0.5,0.7,0.9,0.95; 0.9 with --quick)")
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
+    add_confidence_arg(p)
     p.add_argument("--block-size", type=int, default=None, help="decoding block size (default: the model's)")
     p.add_argument("--max-new-tokens", type=int, default=None, help="default: the task's (64 for the reference task)")
     p.add_argument("--batch-size", type=int, default=1, help="prompts decoded together")

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
             "text": loaded.decode(r.token_ids),
             "token_ids": r.token_ids,
             "nfe": r.nfe,
+            "model_calls": r.model_calls,
             "steps": r.steps,
             "strategy": r.strategy,
             "draft_depth": r.draft_depth,

@@ -62,6 +62,7 @@ def settings_from_args(args: argparse.Namespace):  # noqa: ANN201 - freedave.ser
         top_k=args.top_k,
         top_p=args.top_p,
         seed=args.seed,
+        confidence=args.confidence,
         device=args.device,
     )
 

@@ -5,7 +5,8 @@ Glossary
 - *canvas*: prompt + response positions; the response starts all-mask.
 - *block*: ``block_size`` response positions decoded left to right (semi-autoregressive).
 - *step*: one base-decoder decision (static: one token; threshold: one confident set).
-- *NFE*: number of model forward calls; every call counts.
+- *NFE*: number of network passes (forwards); every pass counts, a cache refresh included.
+- *model call*: one call of the denoiser (one batched forward request; usually one pass).
 - *draft k*: the state after k base steps taken from one forward's distribution.
 - *target k*: one base step from draft k's own distribution (from the verification forward).
 - *accept*: keep the longest chain where draft k+1 equals target k.

@@ -25,9 +25,11 @@ class Result:
     """One prompt's output.
 
     ``token_ids`` is the response only (EOS and after removed). ``steps`` counts base-decoder
-    steps (identical for static and FreeDave, which follow the same path); ``nfe`` counts model
-    calls this prompt took part in; ``accepted`` is the number of base steps committed per
-    drafting round (one per step for static); ``reach`` is only filled by a traced static run.
+    steps (identical for static and FreeDave, which follow the same path); ``nfe`` counts the
+    network passes this prompt's rows took part in (an approximate cache's refresh is a pass of
+    its own); ``model_calls`` counts the denoiser calls it took part in (``nfe`` == ``model_calls``
+    without an approximate cache); ``accepted`` is the number of base steps committed per drafting
+    round (one per step for static); ``reach`` is only filled by a traced static run.
     """
 
     index: int
@@ -44,6 +46,10 @@ class Result:
     text: str | None = None
     # traced static run: the (response position, token) static committed at each step, in order
     decisions: tuple[tuple[int, int], ...] | None = None
+    model_calls: int = 0
+    # traced static run, approximate cache: the states (step indices) that are a block's first
+    # state, whose forward is a full-length pass of its own (the cache's refresh)
+    refresh_states: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,8 @@ class Canvas:
     sampling: Sampling | None = None  # this prompt's sampling (its own seed when one was given)
     stream: int = 0  # with the seed, keys the random draws: (seed, stream, position, step)
     reported: int = 0  # finished response tokens already passed to on_progress
-    nfe: int = 0
+    nfe: int = 0  # network passes
+    model_calls: int = 0
     steps: int = 0
     accepted: list[int] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
@@ -94,6 +101,7 @@ class Canvas:
             index=self.index,
             token_ids=resp,
             nfe=self.nfe,
+            model_calls=self.model_calls,
             steps=self.steps,
             tokens_decoded=decoded,
             accepted=tuple(self.accepted),
@@ -197,8 +205,9 @@ def call_model(
     """One batched forward: for each ``(canvas, rows, lookahead)`` the scorers of its rows.
 
     ``lookahead`` (one flag, or one per row) asks for the next block's logits too. Rows of a canvas
-    share its committed state before the active block. Every canvas that takes part is charged one
-    NFE, here and nowhere else.
+    share its committed state before the active block. Every canvas that takes part is charged
+    one model call and the network passes its query cost (``Query.passes``, as the denoiser
+    reports it), here and nowhere else.
     """
     queries, row_ends = [], []
     for canvas, rows, lookahead in jobs:
@@ -211,7 +220,8 @@ def call_model(
     outputs = denoiser.logits(queries)
     scorers = []
     for (canvas, rows, _), q, out, ends in zip(jobs, queries, outputs, row_ends, strict=True):
-        canvas.nfe += 1
+        canvas.model_calls += 1
+        canvas.nfe += q.passes
         if out.shape[:2] != (len(rows), q.end - q.start):
             raise DecodeError(f"denoiser returned logits of shape {tuple(out.shape)} for a window of {q.end - q.start}")
         if torch.isnan(out).any():

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 from freedave.errors import OptionError
 from freedave.options import (
+    CONFIDENCES,
     DEFAULT_BLOCK_SIZE,
+    DEFAULT_CONFIDENCE,
     DEFAULT_DRAFT_DEPTH,
     DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_THRESHOLD,
@@ -29,12 +31,16 @@ def _check(ok: bool, message: str) -> None:
 
 @dataclass(frozen=True)
 class Sampling:
-    """How the token of a masked position is chosen. ``temperature == 0`` is greedy (no draws)."""
+    """How the token of a masked position is chosen and scored. ``temperature == 0`` is greedy (no
+    draws). ``confidence``: ``"full"`` scores the chosen token by its softmax probability over the
+    whole vocabulary, mask token included (LLaDA, Fast-dLLM, Dream); ``"renormalized"`` over every
+    token but the mask, i.e. p / (1 - p_mask). The mask token itself is never chosen."""
 
     temperature: float = 0.0
     top_k: int = 0  # 0 = no top-k filter
     top_p: float = 1.0
     seed: int = 0
+    confidence: str = DEFAULT_CONFIDENCE
 
     def __post_init__(self) -> None:
         _check(
@@ -44,6 +50,7 @@ class Sampling:
         _check(self.top_k >= 0, f"top_k must be >= 0 (got {self.top_k}); use 0 to disable it")
         _check(0 < self.top_p <= 1, f"top_p must be in (0, 1] (got {self.top_p}); use 1 to disable it")
         _check(self.seed >= 0, f"seed must be >= 0 (got {self.seed})")
+        check_choice("confidence", self.confidence, CONFIDENCES)
 
     @property
     def greedy(self) -> bool:

@@ -9,6 +9,11 @@ up to n + r(n).
 - *Attainable*: fewest forwards of a decoder that verifies every decision: 1 (the first forward)
   + fewest jumps from state 0 to state N - 1 (the last token is then draft 1 and needs no check).
 The attainable bound is the ceiling FreeDave is measured against.
+
+Both count network passes, as NFE does. Under an approximate cache a block's first state is
+computed by a full-length pass of its own (the refresh): a forward at that state is one pass (the
+oracle's count is unchanged), but a verification forward whose drafts end at it after other drafts
+costs two, which the attainable bound charges (``refresh_states``).
 """
 
 from __future__ import annotations
@@ -68,9 +73,22 @@ def oracle_nfe(reach: Sequence[int]) -> int:
     return min_jumps(reach, len(reach))
 
 
-def attainable_nfe(reach: Sequence[int]) -> int:
-    """Fewest forwards of any decoder that verifies every decision (FreeDave's ceiling)."""
-    return 1 + min_jumps(reach, len(reach) - 1)
+def attainable_nfe(reach: Sequence[int], refresh_states: Sequence[int] = ()) -> int:
+    """Fewest passes of any decoder that verifies every decision (FreeDave's ceiling).
+    ``refresh_states``: states whose forward is a pass of its own (see the module docstring)."""
+    if not refresh_states:
+        return 1 + min_jumps(reach, len(reach) - 1)
+    return 1 + fewest_passes(reach, len(reach) - 1, set(refresh_states))
+
+
+def fewest_passes(reach: Sequence[int], target: int, refresh: set[int]) -> int:
+    """Fewest passes from state 0 to ``target``: a jump n -> m (m <= n + reach[n]) costs one pass,
+    two when m is in ``refresh`` and the jump also verifies other states (m > n + 1)."""
+    cost = [0] + [len(reach) * 2 + 2] * max(target, 0)
+    for n in range(max(target, 0)):
+        for m in range(n + 1, min(n + reach[n], target) + 1):
+            cost[m] = min(cost[m], cost[n] + (2 if m in refresh and m > n + 1 else 1))
+    return cost[max(target, 0)]
 
 
 def mean_reach(reach: Sequence[int]) -> float:

@@ -29,6 +29,11 @@ class Query:
     # denoiser may skip the positions past a row's end (their logits are then ignored, any value
     # but NaN) or compute them anyway. None: every row needs start:end.
     row_ends: tuple[int, ...] | None = None
+    # Set by the denoiser: the network passes this query cost. One forward of the rows is one pass,
+    # however it is cut (positions every row shares run once, rows grouped by their ends, finished
+    # blocks written into an exact cache on the way). A forward of another state that fills a cache
+    # (an approximate cache's refresh) is a pass of its own; a cached one costs none.
+    passes: int = 1
 
 
 @runtime_checkable
@@ -47,5 +52,6 @@ class Denoiser(Protocol):
         ...
 
     def logits(self, queries: Sequence[Query]) -> list[Tensor]:
-        """One ``[R, end - start, V]`` float tensor per query, in query order."""
+        """One ``[R, end - start, V]`` float tensor per query, in query order (and ``passes`` set on
+        each query that did not cost exactly one network pass)."""
         ...

@@ -66,23 +66,24 @@ class Layout:
 class Scorer:
     """Chosen token and confidence per position, from one forward's window logits.
 
-    The mask token is never chosen. Confidence is the float64 softmax probability (of the unscaled logits) of the chosen token.
+    The mask token is never chosen. Confidence is the float64 softmax probability (of the unscaled
+    logits) of the chosen token, over the whole vocabulary or, with ``confidence="renormalized"``,
+    over every token but the mask (``confidence_probs``, the one place the rule lives).
     Greedy picks the argmax (lowest id on ties) and takes no draws. Sampling draws by inverse CDF
-    over the tempered, top-k/top-p filtered float64 distribution, with one keyed uniform per
-    ``(seed, prompt index, position, step)``.
+    over the tempered, top-k/top-p filtered float64 distribution of the non-mask tokens, with one
+    keyed uniform per ``(seed, prompt index, position, step)``.
     """
 
     def __init__(self, logits: Tensor, start: int, sampling: Sampling, stream: int, mask_id: int) -> None:
-        logits = logits.double()
-        logits[..., mask_id] = float("-inf")  # the mask token is never a decision
-        self._setup(logits, start, sampling, stream)
+        self._setup(logits.double(), start, sampling, stream, mask_id)
 
-    def _setup(self, logits: Tensor, start: int, sampling: Sampling, stream: int) -> None:
-        self.logits = logits  # [W, V] float64, positions start .. start + W - 1
+    def _setup(self, logits: Tensor, start: int, sampling: Sampling, stream: int, mask_id: int) -> None:
+        self.logits = logits  # [W, V] float64, unscaled, positions start .. start + W - 1
         self.start = start
         self.end = start + logits.shape[0]
         self.sampling = sampling
         self.stream = stream
+        self.mask_id = mask_id
         self._greedy: tuple[list[int], list[float]] | None = None  # shared with limited() views
 
     @classmethod
@@ -93,14 +94,13 @@ class Scorer:
         ``Scorer(logits[r], ...)``: batching rows changes nothing but the number of kernel calls.
         """
         logits = logits.double()
-        logits[..., mask_id] = float("-inf")
         out = []
         for r in range(logits.shape[0]):
             sc = cls.__new__(cls)
-            sc._setup(logits[r], start, sampling, stream)
+            sc._setup(logits[r], start, sampling, stream, mask_id)
             out.append(sc)
         if sampling.greedy:
-            conf, tok = torch.softmax(logits, dim=-1).max(dim=-1)
+            tok, conf = greedy_decisions(logits, mask_id, sampling.confidence)
             for sc, t, c in zip(out, tok.tolist(), conf.tolist(), strict=True):
                 sc._greedy = (t, c)
         return out
@@ -114,9 +114,9 @@ class Scorer:
         return view
 
     def greedy_table(self) -> tuple[list[int], list[float]]:
-        """Argmax token and its probability for every window row (computed once)."""
+        """Argmax token and its confidence for every window row (computed once)."""
         if self._greedy is None:
-            conf, tok = torch.softmax(self.logits, dim=-1).max(dim=-1)
+            tok, conf = greedy_decisions(self.logits, self.mask_id, self.sampling.confidence)
             self._greedy = (tok.tolist(), conf.tolist())
         return self._greedy
 
@@ -136,14 +136,34 @@ class Scorer:
             tok_t = torch.tensor(tok, dtype=torch.long, device=self.logits.device)
             conf_t = torch.tensor(conf, dtype=torch.float64, device=self.logits.device)
             return tok_t[rows], conf_t[rows]
-        logits = self.logits[rows]
-        probs = filtered_probs(logits, self.sampling)
-        cdf = probs.cumsum(dim=-1)
+        logits = self.logits[rows]  # [M, V] a copy
+        probs = confidence_probs(logits, self.mask_id, self.sampling.confidence)
+        logits[:, self.mask_id] = float("-inf")  # draws never take the mask token
+        cdf = filtered_probs(logits, self.sampling).cumsum(dim=-1)
         u = keyed_uniform(self.sampling.seed, self.stream, positions, step) * cdf[:, -1]
         tok = torch.searchsorted(cdf, u.unsqueeze(1), right=True).squeeze(1)
         tok = tok.clamp_max(logits.shape[-1] - 1)
-        conf = torch.softmax(logits, dim=-1).gather(1, tok.unsqueeze(1)).squeeze(1)
-        return tok, conf
+        return tok, probs.gather(1, tok.unsqueeze(1)).squeeze(1)
+
+
+def confidence_probs(logits: Tensor, mask_id: int, rule: str) -> Tensor:
+    """``[..., V]`` float64 probabilities whose entry at a chosen token is its confidence: the
+    softmax of the unscaled logits over the whole vocabulary (``"full"``) or over every token but
+    the mask (``"renormalized"``: p / (1 - p_mask))."""
+    logits = logits.double()
+    if rule == "renormalized":
+        logits = logits.clone()
+        logits[..., mask_id] = float("-inf")
+    return torch.softmax(logits, dim=-1)
+
+
+def greedy_decisions(logits: Tensor, mask_id: int, rule: str) -> tuple[Tensor, Tensor]:
+    """``(tokens [...], confidences [...])``: the most probable non-mask token of every row (lowest
+    id on ties) and its confidence under ``rule``."""
+    probs = confidence_probs(logits, mask_id, rule)
+    probs[..., mask_id] = -1.0  # never chosen (every other entry is >= 0)
+    conf, tok = probs.max(dim=-1)
+    return tok, conf
 
 
 def filtered_probs(logits: Tensor, sampling: Sampling) -> Tensor:

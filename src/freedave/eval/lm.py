@@ -30,6 +30,7 @@ from freedave.eval.loglik import mc_loglikelihood
 from freedave.models.loading import Loaded, load
 from freedave.options import (
     CACHES,
+    DEFAULT_CONFIDENCE,
     DEFAULT_DRAFT_DEPTH,
     DEFAULT_THRESHOLD,
     DTYPES,
@@ -44,7 +45,7 @@ log = logging.getLogger("freedave.eval")
 MODEL_ARGS = (
     "model", "strategy", "draft_depth", "threshold", "cross_blocks", "block_size", "max_new_tokens",
     "temperature", "top_k", "top_p", "seed", "batch_size", "device", "dtype", "family", "cache",
-    "mc_num", "min_new_tokens", "mask_token_id", "trust_remote_code",
+    "mc_num", "min_new_tokens", "mask_token_id", "trust_remote_code", "confidence",
 )
 
 
@@ -86,6 +87,7 @@ def parse_options(
     top_k: int = 0,
     top_p: float = 1.0,
     seed: int = 0,
+    confidence: str = DEFAULT_CONFIDENCE,
     batch_size: int | str = 8,
     device: str | None = "cpu",
     dtype: str = "float32",
@@ -104,7 +106,8 @@ def parse_options(
     check_choice("cache", cache, CACHES)
     if family is not None:
         check_choice("family", family, FAMILIES)
-    sampling = Sampling(temperature=float(temperature), top_k=int(top_k), top_p=float(top_p), seed=int(seed))
+    sampling = Sampling(temperature=float(temperature), top_k=int(top_k), top_p=float(top_p), seed=int(seed),
+                        confidence=str(confidence))
     return EvalOptions(
         strategy=make_strategy(str(strategy), parse_draft_depth(draft_depth), float(threshold), bool(cross_blocks)),
         sampling=sampling,
@@ -132,6 +135,7 @@ class FreeDaveLM(LM):
         opts = parse_options(**kwargs)
         self.strategy = opts.strategy
         self.batch_size, self.mc_num, self.seed = opts.batch_size, opts.mc_num, opts.sampling.seed
+        self.confidence = opts.sampling.confidence
         device = dist.local_device(opts.device)
         dist.init(device)
         if dist.dist.is_initialized():
@@ -229,7 +233,7 @@ class FreeDaveLM(LM):
         cfg = DecodeConfig(
             max_new_tokens=settings.max_new_tokens,
             block_size=settings.block_size,
-            sampling=Sampling(settings.temperature, settings.top_k, settings.top_p, self.seed),
+            sampling=Sampling(settings.temperature, settings.top_k, settings.top_p, self.seed, self.confidence),
         )
         denoiser = self.loaded.denoiser
         if settings.min_new_tokens:

@@ -20,7 +20,9 @@ with the same cache. That holds because the logits of a state are a pure functio
 Static meets s_a as the first state of every block and takes its refresh there; FreeDave meets
 the same states (drafts stop at the block edge: ``draft_lookahead_blocks = 0``). The refresh of
 s_a is memoised per prompt (``ApproxCache``), so it costs a full forward once, inside whichever
-model call first needs it, and never an extra call. Shifted models (Dream: position i reads the
+model call first needs it, and never an extra call; but it is a network pass of its own, and the
+query reports it (``Query.passes``): a verification call whose drafts include a block's first
+state costs two passes (that state's refresh, and the other drafts' active region). Shifted models (Dream: position i reads the
 hidden state of i - 1) compute one more position, the one before the block, fresh.
 
 Each row is computed on its own (fixed-tile linears, attention per row), so a row's logits never
@@ -88,6 +90,7 @@ class ApproxCacheDenoiser:
     """
 
     draft_lookahead_blocks = 0  # logits past the active block are stale: drafts stop at its edge
+    refresh_pass = True  # a block's first state is computed by a full-length pass of its own
 
     def __init__(self, base: Any, mode: str) -> None:
         if mode not in MODES:
@@ -132,6 +135,7 @@ class ApproxCacheDenoiser:
             groups.setdefault(self.active_start(q.tokens[r], q), []).append(r)
         hidden: list[Tensor | None] = [None] * q.tokens.shape[0]
         lo, hi = q.start - self.stack.shift, q.end - self.stack.shift  # hidden states the window reads
+        refreshes, passes = self.refreshes, 0
         for a, idx in groups.items():
             ref = self.refresh_for(q.tokens[idx[0]], a, q.cache)
             fresh = [r for r in idx if not bool((q.tokens[r, a:] != self.mask_id).any())]
@@ -139,9 +143,11 @@ class ApproxCacheDenoiser:
                 hidden[r] = ref.hidden[:, lo:hi]
             todo = [r for r in idx if r not in fresh]
             if todo:
+                passes += 1
                 hs = self.block_hidden(q.tokens[todo], a, q.block_size, ref)  # [n, L, D]
                 for j, r in enumerate(todo):
                     hidden[r] = hs[j : j + 1, lo:hi]
+        q.passes = passes + self.refreshes - refreshes  # each refresh run here is a pass of its own
         return self.stack.head(torch.cat(hidden)).float()
 
     def active_start(self, row: Tensor, q: Query) -> int:

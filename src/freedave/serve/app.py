@@ -196,6 +196,7 @@ def batch_key(engine: Engine, req: S._Generation, max_tokens: int) -> BatchKey:
             top_k=pick(req.top_k, settings.top_k),
             top_p=pick(req.top_p, settings.top_p),
             seed=0,
+            confidence=pick(req.confidence, settings.confidence),
         )
         block = resolve_block_size(pick(req.block_size, settings.block_size), engine.loaded.block_size)
         cfg = DecodeConfig(max_new_tokens=max_tokens, block_size=block, sampling=sampling)
@@ -309,26 +310,26 @@ async def deltas(metrics: Metrics, job: Job) -> AsyncIterator[tuple[int, str, st
             yield i, text, None, None
 
 
-def usage(metrics: Metrics, job: Job, nfe: int) -> S.Usage:
+def usage(metrics: Metrics, job: Job, nfe: int, calls: int) -> S.Usage:
     completion = sum(t.completion_tokens for t in job.trackers)
     metrics.count_tokens(job.prompt_tokens, completion, nfe)
     return S.Usage(prompt_tokens=job.prompt_tokens, completion_tokens=completion,
-                   total_tokens=job.prompt_tokens + completion, nfe=nfe,
+                   total_tokens=job.prompt_tokens + completion, nfe=nfe, model_calls=calls,
                    tokens_per_nfe=completion / max(nfe, 1))
 
 
 async def collect(metrics: Metrics, job: Job) -> tuple[list[str], list[str], S.Usage]:
     """The non-streaming path: every row's whole text and finish reason, and the usage."""
-    texts, reasons, nfe = [""] * len(job.rows), [""] * len(job.rows), 0
+    texts, reasons, nfe, calls = [""] * len(job.rows), [""] * len(job.rows), 0, 0
     try:
         async for i, text, reason, result in deltas(metrics, job):
             texts[i] += text
             if reason is not None:
-                reasons[i], nfe = reason, nfe + result.nfe
+                reasons[i], nfe, calls = reason, nfe + result.nfe, calls + result.model_calls
     finally:
         for row in job.rows:
             row.cancelled = True  # a client gone before the end frees its rows
-    return texts, reasons, usage(metrics, job, nfe)
+    return texts, reasons, usage(metrics, job, nfe, calls)
 
 
 Chunk = Callable[..., BaseModel]  # (index | None, text, finish_reason, usage=None) -> one SSE chunk
@@ -338,16 +339,16 @@ def sse(metrics: Metrics, job: Job, chunk: Chunk, include_usage: bool) -> Stream
     """The streaming path: ``data: {...}`` chunks as text becomes final, then ``data: [DONE]``."""
 
     async def body() -> AsyncIterator[str]:
-        nfe = 0
+        nfe = calls = 0
         try:
             async for i, text, reason, result in deltas(metrics, job):
                 if reason is not None:
-                    nfe += result.nfe
+                    nfe, calls = nfe + result.nfe, calls + result.model_calls
                 yield _data(chunk(i, text, reason))
             if include_usage:
-                yield _data(chunk(None, None, None, usage(metrics, job, nfe)))
+                yield _data(chunk(None, None, None, usage(metrics, job, nfe, calls)))
             else:
-                usage(metrics, job, nfe)
+                usage(metrics, job, nfe, calls)
         except APIError as e:
             yield _data(S.ErrorResponse(error=S.ErrorBody(message=e.message, type=e.type, code=e.code)))
         finally:

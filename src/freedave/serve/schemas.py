@@ -42,6 +42,7 @@ class _Generation(BaseModel):
     threshold: float | None = None
     block_size: StrictInt | None = None
     cross_blocks: StrictBool | None = None
+    confidence: str | None = None  # "full" | "renormalized"
 
 
 class CompletionRequest(_Generation):
@@ -73,7 +74,8 @@ class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
-    nfe: int  # model forwards the rows took part in (freedave's)
+    nfe: int  # network passes the rows took part in (freedave's)
+    model_calls: int | None = None  # denoiser calls the rows took part in (freedave's)
     tokens_per_nfe: float
 
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from freedave.options import DEFAULT_DRAFT_DEPTH, DEFAULT_MAX_NEW_TOKENS, DEFAULT_THRESHOLD
+from freedave.options import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_DRAFT_DEPTH,
+    DEFAULT_MAX_NEW_TOKENS,
+    DEFAULT_THRESHOLD,
+)
 
 
 @dataclass(frozen=True)
@@ -30,4 +35,5 @@ class Settings:
     top_k: int = 0
     top_p: float = 1.0
     seed: int = 0
+    confidence: str = DEFAULT_CONFIDENCE
     device: str = "cpu"
