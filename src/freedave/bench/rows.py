@@ -54,6 +54,7 @@ class Row:
     exact_match_vs_base: float
     cache: str
     exact_match_vs_uncached_static: float
+    compile: bool | None = None  # the forward ran torch.compile'd (--compile)
 
     @property
     def label(self) -> str:
