@@ -8,10 +8,13 @@ tokenizer. On it, in one process:
 1. the cost curve: ms per forward against draft rows (``benchmarks/cost_curve.py``);
 2. ``freedave bench``: static, threshold and FreeDave on a few prompts (tokens/s, tokens/NFE, exact
    match against static);
-3. ``freedave check`` in float32 and bfloat16, without and then with ``--deterministic`` (the
+3. ``--compile``: a bench of static and FreeDave d=8 on the compiled forward and ``freedave check
+   --compile`` (reported in ``gpu_check.md``, never failed: a compiled GPU kernel may break batch
+   invariance, and the check says so);
+4. ``freedave check`` in float32 and bfloat16, without and then with ``--deterministic`` (the
    deterministic runs last: that mode sets process-wide torch flags).
 
-Writes ``check.json``, ``cost_curve.json``, ``bench.json`` (+ ``bench/`` report), ``gpu_check.json``
+Writes ``check.json``, ``cost_curve.json``, ``bench.json`` (+ ``bench/`` report), ``bench_compile.json``, ``gpu_check.json``
 (all of it, with timings) and ``gpu_check.md`` into ``--out``. Exit status 0 when the
 ``--deterministic`` checks passed and the bench ran: without that flag a GPU's kernels may
 legitimately break batch invariance, which is reported, not failed.
@@ -137,6 +140,45 @@ def run_bench(ckpt: Path, data: Path, out: Path, device: str, dtype: str, max_ne
     return rc, json.loads(path.read_text()) if rc == 0 and path.is_file() else None
 
 
+def run_compiled(ckpt: Path, data: Path, out: Path, device: str, dtype: str, max_new_tokens: int,
+                 max_batch: int) -> dict[str, Any]:
+    """``--compile``: a bench of static and FreeDave d=8 (``bench_compile.json``) and ``freedave check
+    --compile`` (does the compiled forward stay batch-invariant here?). Reported, never failed: a
+    compiled kernel may legitimately break batch invariance on a GPU."""
+    argv = ["bench", "--model", str(ckpt), "--task", "jsonl", "--data", str(data), "--device", device, "--dtype", dtype,
+            "--strategies", "freedave", "--draft-depths", "8", "--max-new-tokens", str(max_new_tokens), "--compile",
+            "--json", str(out / "bench_compile.json"), "--quiet"]
+    rc, _ = run_cli(argv)
+    path = out / "bench_compile.json"
+    bench = json.loads(path.read_text()) if rc == 0 and path.is_file() else None
+    check_argv = ["check", "--model", str(ckpt), "--device", device, "--dtype", dtype, "--max-batch", str(max_batch),
+                  "--compile", "--json"]
+    crc, text = run_cli(check_argv)
+    lines = text.strip().splitlines()
+    report = json.loads(lines[-1]) if crc in (0, 1) and lines else None
+    log.info("compiled bench exit %d, compiled check exit %d", rc, crc)
+    return {"bench_exit_status": rc, "bench": bench, "check_exit_status": crc, "check_passed": crc == 0,
+            "check_command": "freedave " + " ".join(check_argv), "check": report}
+
+
+def compiled_markdown(c: dict[str, Any]) -> list[str]:
+    lines = ["", "## --compile", ""]
+    r = c["check"] or {}
+    lines.append(f"freedave check --compile: {'passed' if c['check_passed'] else 'FAILED'} (batch-invariant "
+                 f"{fmt(r.get('batch_invariant'))}, max abs diff {fmt(r.get('max_abs_diff'))}, compiled vs eager "
+                 f"{fmt(r.get('compile_max_abs_diff_vs_eager'))}).")
+    bench = c["bench"]
+    if bench is None:
+        return [*lines, "", f"compiled bench failed (exit status {c['bench_exit_status']})"]
+    lines += ["", f"compiled at load in {fmt(bench['meta'].get('compile_seconds'), '.1f')} s", "",
+              "| strategy | compile | tokens/s | tokens/NFE | exact match vs static |", "|---|---|---|---|---|"]
+    for r in bench["rows"]:
+        name = r["strategy"] + (f" d={r['draft_depth']}" if r["draft_depth"] is not None else "")
+        lines.append(f"| {name} | {fmt(r.get('compile'))} | {fmt(r['tokens_per_second'], '.1f')} | "
+                     f"{fmt(r['tokens_per_nfe'], '.2f')} | {fmt(r['exact_match_vs_static'], '.3f')} |")
+    return lines
+
+
 def fmt(v: Any, spec: str = ".3g") -> str:
     return "-" if v is None else format(v, spec) if isinstance(v, float) else str(v)
 
@@ -178,6 +220,8 @@ def markdown(summary: dict[str, Any], curve_md: str) -> str:
             lines.append(f"| {name} | {fmt(r['tokens_per_second'], '.1f')} | {fmt(r['tokens_per_nfe'], '.2f')} | "
                          f"{fmt(r['speedup_vs_static'], '.2f')} | {fmt(r['exact_match_vs_static'], '.3f')} | "
                          f"{fmt(r['seconds_per_forward'], '.4f')} |")
+    if summary.get("compiled") is not None:
+        lines += compiled_markdown(summary["compiled"])
     return "\n".join(lines) + "\n"
 
 
@@ -233,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         timings["bench_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
+        compiled = run_compiled(ckpt, data, out, args.device, bench_dtype, new, max_batch)
+        timings["compile_s"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
         checks = run_checks(ckpt, args.device, max_batch)
         timings["check_s"] = time.perf_counter() - t0
         (out / "check.json").write_text(json.dumps(checks, indent=1) + "\n")
@@ -254,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         "cost_curve": curve,
         "bench": bench,
         "bench_exit_status": bench_rc,
+        "compiled": compiled,
     }
     (out / "gpu_check.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
     (out / "gpu_check.md").write_text(markdown(summary, cost_curve.markdown(curve)))

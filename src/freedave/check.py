@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import Tensor
 
 from freedave.decoding.protocol import Query
 
@@ -27,6 +28,8 @@ class CheckReport:
     cache_exact: bool | None
     cache_max_abs_diff: float | None
     note: str
+    compile: bool = False  # the forward checked was torch.compile'd (--compile)
+    compile_max_abs_diff_vs_eager: float | None = None  # compiled vs eager logits of the same rows
 
     @property
     def passed(self) -> bool:
@@ -103,4 +106,32 @@ def run_check(loaded, *, model: str, device: str, dtype: str, deterministic: boo
         "linear layers run in fixed 16-row tiles and attention per segment, so rows never share a "
         "reduction; --deterministic also asks torch for deterministic algorithms"
     )
-    return CheckReport(model, den.family, device, dtype, bool(deterministic), sizes, inv, diff, cache_ok, cache_diff, note)
+    compiled = getattr(den, "compiled_stack", None) is not None
+    if compiled:
+        note += ("; --compile: the same check on the compiled forward (fused norms/rotary/MLP, library GEMMs on "
+                 "the same row tiles); compiled logits may differ from eager ones in the last bits")
+    return CheckReport(model, den.family, device, dtype, bool(deterministic), sizes, inv, diff, cache_ok, cache_diff, note,
+                       compiled, compiled_vs_eager(den, device) if compiled else None)
+
+
+def compiled_vs_eager(den, device: str, seed: int = 0) -> float:  # noqa: ANN001
+    """Max |compiled - eager| over the logits of a few random rows (the eager forward is the
+    same denoiser with its compiled stack set aside)."""
+    g = torch.Generator().manual_seed(seed)
+    low = 4 if den.vocab_size > 8 else 0
+    x = torch.randint(low, den.vocab_size, (4, 24), generator=g)
+    x[x == den.mask_id] = low
+    x[:, :8] = x[0, :8]
+    x[:, 12:] = den.mask_id
+    x = x.to(device)
+
+    def run() -> Tensor:
+        return den.logits([Query(x, 8, 4, 8, 16, None)])[0].float().cpu()
+
+    compiled = run()
+    stack, den.compiled_stack = den.compiled_stack, None
+    try:
+        eager = run()
+    finally:
+        den.compiled_stack = stack
+    return float((compiled - eager).abs().max())

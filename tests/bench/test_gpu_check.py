@@ -21,7 +21,7 @@ CHECK_FIELDS = {"model", "family", "device", "dtype", "deterministic", "batch_si
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu_check")
     env = os.environ | {"PYTHON": sys.executable, "DEVICE": "cpu", "OUT": str(out), "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.run(["bash", str(SCRIPT), "--tiny"], env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(["bash", str(SCRIPT), "--tiny"], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc
 
@@ -33,7 +33,7 @@ def load(path: Path) -> dict | list:
 
 def test_writes_every_file(run):
     out, _ = run
-    for name in ("gpu_check.json", "gpu_check.md", "check.json", "cost_curve.json", "bench.json",
+    for name in ("gpu_check.json", "gpu_check.md", "check.json", "cost_curve.json", "bench.json", "bench_compile.json",
                  "bench/results.json", "bench/report.md"):
         assert (out / name).is_file(), name
 
@@ -80,12 +80,12 @@ def test_summary_fields_and_markdown(run):
     meta = s["meta"]
     assert meta["size"] == "tiny" and meta["device"] == "cpu" and meta["block_size"] == 4
     assert meta["parameters"] > 0 and meta["threads"] == 1  # --tiny on a CPU: one thread by default
-    assert set(meta["timings"]) == {"build_s", "cost_curve_s", "bench_s", "check_s", "total_s"}
+    assert set(meta["timings"]) == {"build_s", "cost_curve_s", "bench_s", "compile_s", "check_s", "total_s"}
     assert all(v > 0 for v in meta["timings"].values()) and meta["seconds_total"] == meta["timings"]["total_s"]
     assert set(meta) >= {"date", "versions", "cpu", "gpu"}
     assert s["checks"] == load(out / "check.json") and s["bench"] == load(out / "bench.json")
     md = (out / "gpu_check.md").read_text()
-    for heading in ("## freedave check", "## Cost curve", "## Bench", "**passed**", "freedave d=8"):
+    for heading in ("## freedave check", "## Cost curve", "## Bench", "**passed**", "freedave d=8", "## --compile"):
         assert heading in md
 
 
@@ -94,3 +94,16 @@ def test_size_flag_refuses_unknown_sizes(tmp_path):
     proc = subprocess.run(["bash", str(SCRIPT), "--size", "70b"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "invalid choice: '70b'" in proc.stderr
     assert not (tmp_path / "gpu_check.json").exists()
+
+
+def test_compiled_freedave_row_equals_static_and_compiled_check_passes_on_cpu(run):
+    out, _ = run
+    c = load(out / "gpu_check.json")["compiled"]
+    bench = load(out / "bench_compile.json")
+    assert c["bench_exit_status"] == 0 and c["bench"] == bench
+    assert [(r["strategy"], r["draft_depth"], r["compile"]) for r in bench["rows"]] == [
+        ("static", None, True), ("freedave", 8, True)]
+    assert bench["meta"]["compile"] is True and bench["meta"]["compile_seconds"] > 0
+    assert all(r["exact_match_vs_static"] == 1.0 and r["tokens_per_second"] > 0 for r in bench["rows"])
+    assert c["check_passed"] and c["check"]["compile"] is True and c["check"]["batch_invariant"] is True
+    assert c["check"]["cache_exact"] is True and c["check"]["compile_max_abs_diff_vs_eager"] < 1e-3

@@ -55,6 +55,7 @@ class Row:
     cache: str
     exact_match_vs_uncached_static: float
     model_calls: int = 0  # denoiser calls (== nfe unless an approximate cache refresh was a pass of its own)
+    compile: bool | None = None  # the forward ran torch.compile'd (--compile)
 
     @property
     def label(self) -> str:

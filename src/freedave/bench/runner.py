@@ -86,6 +86,7 @@ class BenchConfig:
     trust_remote_code: bool = False
     chat: bool | None = None  # chat template on / off; None: when the task wants it
     confidence: str = DEFAULT_CONFIDENCE  # "full" | "renormalized" (see decoding.Sampling)
+    compile: bool = False  # torch.compile the forward (compiled at load: never inside a timing)
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
@@ -205,7 +206,7 @@ def prepare(cfg: BenchConfig, loaded: Any = None, problems: list[Problem] | None
         from freedave.models.loading import load
 
         loaded = load(cfg.model, device=cfg.device, dtype=cfg.dtype, cache=cfg.cache, family=cfg.family,
-                      mask_token_id=cfg.mask_token_id, trust_remote_code=cfg.trust_remote_code)
+                      mask_token_id=cfg.mask_token_id, trust_remote_code=cfg.trust_remote_code, compile=cfg.compile)
     den = loaded.denoiser
     has_template = bool(getattr(loaded.tokenizer, "chat_template", None))
     if cfg.chat and not has_template:
@@ -358,6 +359,7 @@ def make_row(run: Timed, prep: Prepared, cfg: BenchConfig, base: Baseline, score
         cache=cfg.cache,
         exact_match_vs_uncached_static=metrics.exact_match(res, (base.plain or base.static).results),
         model_calls=sum(r.model_calls for r in res),
+        compile=cfg.compile,
     )
 
 
@@ -387,6 +389,8 @@ def run_meta(prep: Prepared, cfg: BenchConfig, argv: Sequence[str] | None, memor
         "schedule": "interleaved: every setting decodes batch b before any setting decodes batch b + 1",
         "cache": cfg.cache,
         "uncached_static": uncached,
+        "compile": cfg.compile,
+        "compile_seconds": prep.loaded.compile_seconds,
     }
 
 

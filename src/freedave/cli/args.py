@@ -67,6 +67,12 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust-remote-code", action="store_true", help="allow a checkpoint's own Python code (off by default)")
 
 
+def add_compile_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the forward's position-wise parts (CPU: inductor, needs g++; CUDA: CUDA graphs); "
+                        "compiles at load, for seconds; not with --deterministic on a GPU")
+
+
 def add_cache_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", type=choice("cache", CACHES), metavar=metavar(CACHES), default="none",
                    help="full/shifted models: Fast-dLLM style approximate KV cache, refreshed at block edges "
@@ -138,6 +144,7 @@ def load_model(args: argparse.Namespace) -> Any:
         trust_remote_code=args.trust_remote_code,
         deterministic=bool(getattr(args, "deterministic", False)),
         cache=getattr(args, "cache", "none"),
+        compile=bool(getattr(args, "compile", False)),
     )
 
 

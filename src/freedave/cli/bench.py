@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from freedave.cli.args import add_confidence_arg, add_model_args
+from freedave.cli.args import add_compile_arg, add_confidence_arg, add_model_args
 from freedave.errors import DecodeError
 from freedave.options import AUTO
 
@@ -24,7 +24,7 @@ def parse_list(flag: str, value: str | None, kind: type) -> tuple | None:
 
 FLAGS = ("model", "task", "data", "limit", "strategies", "draft_depths", "thresholds", "temperature", "seed",
          "block_size", "max_new_tokens", "device", "dtype", "batch_size", "threads", "cache", "quick", "json", "out", "no_warmup",
-         "no_cross_blocks", "family", "mask_token_id", "trust_remote_code", "chat", "confidence")
+         "no_cross_blocks", "family", "mask_token_id", "trust_remote_code", "chat", "confidence", "compile")
 
 
 def parse_depths(value: str | None) -> tuple | None:
@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         trust_remote_code=args.trust_remote_code,
         chat=args.chat,
         confidence=args.confidence,
+        compile=args.compile,
     )
     if args.threads is not None:
         if args.threads < 1:
@@ -111,6 +112,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Static, threshold and FreeDave decoding on one task, in one process, on the same inputs.",
     )
     add_model_args(p)  # --model --family --mask-token-id --device --dtype --trust-remote-code, as generate has
+    add_compile_arg(p)
     p.add_argument("--chat", action=argparse.BooleanOptionalAction, default=None,
                    help="apply the tokenizer's chat template to every prompt, or not (default: when the task wants it)")
     p.add_argument("--task", default="reference", help="reference | humaneval | gsm8k | math500 | jsonl")

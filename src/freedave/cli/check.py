@@ -13,6 +13,7 @@ from freedave.cli import args as common
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check", help="check that the model's forward is batch-invariant here")
     common.add_model_args(p)
+    common.add_compile_arg(p)
     p.add_argument("--deterministic", action="store_true", help="deterministic algorithms / fixed kernels")
     p.add_argument("--max-batch", type=int, default=32)
     p.add_argument("--json", action="store_true")
@@ -30,5 +31,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"batch-invariant over batches 1..{args.max_batch}: {ok}")
         if rep.cache_exact is not None:
             print(f"KV cache exact: {'yes' if rep.cache_exact else f'NO (max |diff| {rep.cache_max_abs_diff:.3g})'}")
+        if rep.compile:
+            print(f"compiled forward (--compile): max |compiled - eager| logits {rep.compile_max_abs_diff_vs_eager:.3g}")
         print(f"deterministic mode: {'on' if args.deterministic else 'off'} - {rep.note}")
     return 0 if rep.passed else 1

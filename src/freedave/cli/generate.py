@@ -12,6 +12,7 @@ from freedave.decoding import decode
 def add_parser(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser("generate", help="decode prompts with one strategy")
     common.add_generation_args(g)
+    common.add_compile_arg(g)
     g.add_argument("--prompt", action="append", help="a prompt (repeatable)")
     g.add_argument("--prompts-file", help="a file with one prompt per line")
     g.add_argument("--chat", action="store_true", help="apply the tokenizer's chat template")

@@ -26,10 +26,14 @@ class ReferenceDenoiser:
         self.max_length = int(cfg.max_position_embeddings)
         self.family = "block" if cfg.attention == "block" else ("shifted" if cfg.shift_logits else "full")
         self.use_cache = use_cache and self.family == "block"
+        self.compiled_stack = None  # set by models.compiled (--compile)
+
+    def stack_for_compile(self) -> Any:
+        return self.model.stack()
 
     def new_cache(self) -> Any:
         return KVCache(self.max_length) if self.use_cache else None
 
     def logits(self, queries: Sequence[Query]) -> list[Tensor]:
-        stack = self.model.stack()
+        stack = self.compiled_stack or self.model.stack()
         return [window_logits(stack, q, q.cache) for q in queries]

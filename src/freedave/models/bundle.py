@@ -45,6 +45,7 @@ class Loaded:
     family: str
     block_size: int | None = None  # the model's own block size (block family), if it has one
     model: Any = None
+    compile_seconds: float | None = None  # --compile: how long compiling took at load (None: eager)
 
     def encode(self, text: str, chat: bool = False) -> list[int]:
         if self.tokenizer is None:

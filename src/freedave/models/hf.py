@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -69,7 +69,15 @@ class HFStack:
         return rope_from(self.inv_freq, lo, hi, self.rope_scale, self.body.embed_tokens.weight.dtype)
 
     def qkv(self, i: int, h: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.layer_qkv(self.layers[i], h, cos, sin)
+
+    def layer_ops(self, i: int) -> tuple[tuple[Callable, tuple], tuple[Callable, tuple]]:
+        """Layer ``i``'s ``qkv`` and ``finish`` as (function, leading arguments): the same function
+        for every layer, so ``models.compiled`` traces each once."""
         layer = self.layers[i]
+        return (HFStack.layer_qkv, (self, layer)), (HFStack.layer_finish, (self, layer))
+
+    def layer_qkv(self, layer: nn.Module, h: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         attn = layer.self_attn
         r, n, _ = h.shape
         a = layer.input_layernorm(h)
@@ -89,7 +97,9 @@ class HFStack:
         return attend_rows(q, k, v) if self.per_row else F.scaled_dot_product_attention(q, k, v)
 
     def finish(self, i: int, h: Tensor, attn: Tensor) -> Tensor:
-        layer = self.layers[i]
+        return self.layer_finish(self.layers[i], h, attn)
+
+    def layer_finish(self, layer: nn.Module, h: Tensor, attn: Tensor) -> Tensor:
         r, _, n, _ = attn.shape
         h = h + tiled_linear(attn.transpose(1, 2).reshape(r, n, -1), layer.self_attn.o_proj, self.fixed)
         m = layer.post_attention_layernorm(h)
@@ -131,7 +141,11 @@ class HFDenoiser:
         self.use_cache = use_cache and family == "block"
         self.stack = HFStack(model, family)
         self.device = self.stack.device
+        self.compiled_stack = None  # set by models.compiled (--compile)
         self.set_deterministic(deterministic)
+
+    def stack_for_compile(self) -> HFStack:
+        return self.stack
 
     def set_deterministic(self, on: bool) -> None:
         """Deterministic mode. On CPU the forward is batch-invariant either way (16-row tiles,
@@ -149,7 +163,8 @@ class HFDenoiser:
 
     def logits(self, queries: Sequence[Query]) -> list[Tensor]:
         with attention_backend(self.device, self.deterministic):
-            return [window_logits(self.stack, q, q.cache) for q in queries]
+            stack = self.compiled_stack or self.stack
+            return [window_logits(stack, q, q.cache) for q in queries]
 
     def window_logits(
         self, tokens: Tensor, prompt_len: int, block_size: int, start: int, end: int, cache: KVCache | None = None

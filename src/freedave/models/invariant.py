@@ -32,7 +32,7 @@ def tiled_weight(x: Tensor, weight: Tensor, bias: Tensor | None = None, fixed: i
     flat = x.reshape(-1, shape[-1])
     n = flat.shape[0]
     pad = (-n) % (fixed or ROW_TILE)
-    if pad:
+    if torch.compiler.is_compiling() or pad:  # compiled: one graph whether or not n is tile-aligned
         flat = torch.cat([flat, flat.new_zeros(pad, flat.shape[1])])
     if fixed:
         out = torch.cat([F.linear(c, weight, bias) for c in flat.split(fixed)])

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from freedave.errors import DecodeError
+from freedave.errors import DecodeError, OptionError
 from freedave.models.bundle import ASSETS, REFERENCE_PATH, Loaded, LoadOptions, read_config  # noqa: F401 (re-exported)
 from freedave.options import CACHES, DTYPES, FAMILIES, check_choice
 
@@ -43,6 +43,7 @@ def load(
     use_cache: bool = True,
     deterministic: bool = False,
     cache: str = "none",
+    compile: bool = False,  # noqa: A002 (the option's name)
 ) -> Loaded:
     """Open a model for decoding. Weights come from safetensors only.
 
@@ -52,7 +53,12 @@ def load(
     ``deterministic`` (Hugging Face checkpoints): what makes the forward batch-invariant on GPU
     (fixed-shape GEMM chunks, one fixed SDPA kernel, no TF32, deterministic algorithms). On CPU
     the forward is batch-invariant without it.
+
+    ``compile`` (built-in models, cpu or cuda, ``cache="none"``): ``torch.compile`` the forward's
+    position-wise parts (``freedave.models.compiled``); compiling takes seconds, here, at load
+    time (``Loaded.compile_seconds``). Never the default.
     """
+    check_compile(compile, device, deterministic, cache)
     if family is not None:
         check_choice("family", family, FAMILIES)
     check_choice("dtype", dtype, DTYPES)
@@ -76,7 +82,24 @@ def load(
         from freedave.models.approx_cache import with_approx_cache
 
         loaded.denoiser = with_approx_cache(loaded.denoiser, cache)
+    if compile:
+        from freedave.models.compiled import compile_denoiser
+
+        loaded.compile_seconds = compile_denoiser(loaded.denoiser, device)
     return loaded
+
+
+def check_compile(compile: bool, device: str, deterministic: bool, cache: str) -> None:  # noqa: A002
+    """The one-line refusals of ``compile=True`` that need no compiler."""
+    if not compile:
+        return
+    if cache != "none":
+        raise OptionError(f"--compile works with --cache none only (the approximate caches run eager; got --cache {cache})")
+    if deterministic and not str(device).startswith("cpu"):
+        raise OptionError(
+            f"--compile cannot be combined with --deterministic on {device}: compiled GPU kernels pick their "
+            "reduction strategy by shape, so they are not batch-invariant (freedave check --compile says so)"
+        )
 
 
 def describe(loaded: Loaded) -> dict[str, Any]:

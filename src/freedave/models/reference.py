@@ -14,7 +14,7 @@ of the uncached forward.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -112,20 +112,28 @@ class Block(nn.Module):
         return self._fused
 
     def qkv(self, h: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.qkv_with(self.fused()[0], h, cos, sin)
+
+    def qkv_with(self, w_qkv: Tensor, h: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``qkv`` with the fused q|k|v weight given (a pure function of tensors: what
+        ``models.compiled`` compiles once for every layer)."""
         r, n, d = h.shape
         a = F.rms_norm(h, (d,), self.attn_norm.weight, self.attn_norm.eps)
-        out = tiled_weight(a, self.fused()[0]).view(r, n, 3, self.n_head, self.head_dim)
+        out = tiled_weight(a, w_qkv).view(r, n, 3, self.n_head, self.head_dim)
         qk = apply_rope(out[:, :, :2].transpose(1, 3), cos, sin)  # [R, H, 2, L, Dh]
         q, k = qk[:, :, 0], qk[:, :, 1]
         v = out[:, :, 2].transpose(1, 2)
         return q, k, v
 
     def finish(self, h: Tensor, attn: Tensor) -> Tensor:
-        # attn: [R, H, L, Dh] -> residual + MLP
+        return self.finish_with(self.fused()[1], h, attn)
+
+    def finish_with(self, w_gate_up: Tensor, h: Tensor, attn: Tensor) -> Tensor:
+        """``finish`` with the fused gate|up weight given. attn: [R, H, L, Dh] -> residual + MLP."""
         r, _, n, _ = attn.shape
         h = h + tiled_linear(attn.transpose(1, 2).reshape(r, n, -1), self.o_proj)
         m = F.rms_norm(h, (h.shape[-1],), self.mlp_norm.weight, self.mlp_norm.eps)
-        gate, up = tiled_weight(m, self.fused()[1]).chunk(2, dim=-1)
+        gate, up = tiled_weight(m, w_gate_up).chunk(2, dim=-1)
         return h + tiled_linear(F.silu(gate) * up, self.down_proj)
 
 
@@ -230,6 +238,14 @@ class ReferenceStack:
 
     def qkv(self, i: int, h: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         return self.layers[i].qkv(h, cos, sin)
+
+    def layer_ops(self, i: int) -> tuple[tuple[Callable, tuple], tuple[Callable, tuple]]:
+        """Layer ``i``'s ``qkv`` and ``finish`` as (function, leading arguments): the same function
+        for every layer, so ``models.compiled`` traces each once (the fused weights are read here,
+        outside the compiled code)."""
+        layer = self.layers[i]
+        w_qkv, w_mlp = layer.fused()
+        return (Block.qkv_with, (layer, w_qkv)), (Block.finish_with, (layer, w_mlp))
 
     def heads(self, kv: Tensor) -> Tensor:
         return kv
