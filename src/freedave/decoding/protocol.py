@@ -29,6 +29,10 @@ class Query:
     # denoiser may skip the positions past a row's end (their logits are then ignored, any value
     # but NaN) or compute them anyway. None: every row needs start:end.
     row_ends: tuple[int, ...] | None = None
+    # Where the block grid starts (``options.BLOCK_LAYOUTS``): "prompt" (the prompt is one
+    # bidirectional prefix, blocks from prompt_len) or "aligned" (blocks from position 0, the
+    # prompt block-causal too; ``start`` may then lie inside the prompt).
+    block_layout: str = "prompt"
 
 
 @runtime_checkable
@@ -40,7 +44,8 @@ class Denoiser(Protocol):
     eos_id: int | None
     family: str  # "full" | "shifted" | "block"
     # Optional: ``max_length`` (positions the model supports) and ``draft_lookahead_blocks``
-    # (default 1: drafts may reach one block past the active one; 0 for approximate caches).
+    # (default 1: drafts may reach one block past the active one; 0 for approximate caches) and
+    # ``block_layout`` (the layout it decodes with when the config names none; default "prompt").
 
     def new_cache(self) -> Any:
         """A fresh per-prompt cache handle, or None when the denoiser keeps no cache."""
