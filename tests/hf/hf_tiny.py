@@ -164,10 +164,10 @@ def save_llada(path: Path, seed: int = 0) -> tuple[Path, torch.nn.Module]:
     return path, model
 
 
-def save_qwen_family(path: Path, kind: str, seed: int = 0) -> tuple[Path, torch.nn.Module]:
+def save_qwen_family(path: Path, kind: str, seed: int = 0, std: float = 0.15) -> tuple[Path, torch.nn.Module]:
     """Dream (Qwen2 names, ``model_type="Dream"``) or SDAR (Qwen3 names, ``model_type="sdar"``)."""
     arch = "qwen2" if kind == "dream" else "qwen3"
-    model = library_model(arch, seed)
+    model = library_model(arch, seed, std)
     model.save_pretrained(str(path))
     config = json.loads((path / "config.json").read_text())
     if kind == "dream":
