@@ -19,6 +19,7 @@ def generate(
     *,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     block_size: int | None = None,
+    block_layout: str | None = None,
     temperature: float = 0.0,
     top_k: int = 0,
     top_p: float = 1.0,
@@ -35,7 +36,9 @@ def generate(
     draws: prompt i then decodes exactly as it would alone with ``seed=seeds[i]``. ``hooks``
     streams finished blocks and cancels prompts (``DecodeHooks``). ``confidence``: ``"full"``
     (softmax over the whole vocabulary, the families' own rule) or ``"renormalized"`` (without the
-    mask token).
+    mask token). ``block_layout`` (block-causal models): ``"aligned"`` (blocks from position 0, as
+    SDAR/TraDo) or ``"prompt"`` (blocks from the prompt end); None: the model's own (SDAR-style
+    checkpoints ``aligned``, the bundled model ``prompt``).
 
     >>> import freedave
     >>> m = freedave.load("reference")
@@ -57,6 +60,7 @@ def generate(
         max_new_tokens=max_new_tokens,
         block_size=resolve_block_size(block_size, loaded.block_size),
         sampling=Sampling(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, confidence=confidence),
+        block_layout=block_layout,
     )
     results = decode(loaded.denoiser, ids, cfg, strategy, device=device, seeds=seeds, hooks=hooks)
     return [replace(r, text=loaded.decode(r.token_ids)) for r in results]

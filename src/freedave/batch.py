@@ -45,6 +45,7 @@ class JobSettings:
     strategy: Strategy = field(default_factory=Static)
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS  # rows without their own
     block_size: int | None = None  # None: the model's own
+    block_layout: str | None = None  # None: the model's own (options.BLOCK_LAYOUTS)
     temperature: float = 0.0
     top_k: int = 0
     top_p: float = 1.0
@@ -64,6 +65,7 @@ class JobSettings:
             block_size=resolve_block_size(self.block_size, model_block),
             sampling=Sampling(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, seed=0,
                               confidence=self.confidence),
+            block_layout=self.block_layout,
         )
 
     def load(self) -> Any:

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from freedave.decoding.protocol import Query
+from freedave.options import block_origin
 
 
 @dataclass
@@ -40,8 +41,10 @@ def check_denoiser(den, *, device: str = "cpu", max_batch: int = 32, seed: int =
                    shapes: tuple[tuple[int, int, int], ...] = ((3, 2, 3), (8, 4, 3), (12, 8, 2))):
     """Run the check over several (prompt_len, block_size, blocks) shapes, small windows included
     (CPU GEMMs round row counts below ~12 differently). Returns (batch sizes, invariant, max |diff|,
-    cache exact, cache max |diff|)."""
-    results = [_check_shape(den, device, max_batch, p, b, n, seed) for p, b, n in shapes]
+    cache exact, cache max |diff|). Windows are cut in the denoiser's own block layout (SDAR-style
+    checkpoints: ``aligned``, so a window may start inside the prompt)."""
+    layout = getattr(den, "block_layout", None) or "prompt"
+    results = [_check_shape(den, device, max_batch, p, b, n, seed, layout) for p, b, n in shapes]
     sizes = results[0][0]
     worst = max(r[2] for r in results)
     cache = [r for r in results if r[3] is not None]
@@ -51,21 +54,25 @@ def check_denoiser(den, *, device: str = "cpu", max_batch: int = 32, seed: int =
 
 
 def _check_shape(den, device: str, max_batch: int, prompt_len: int, block_size: int, blocks: int,
-                 seed: int) -> tuple[list[int], bool, float, bool | None, float | None]:
+                 seed: int, layout: str = "prompt") -> tuple[list[int], bool, float, bool | None, float | None]:
     g = torch.Generator().manual_seed(seed)
     length = prompt_len + blocks * block_size
     low = 4 if den.vocab_size > 8 else 0
     rows = torch.randint(low, den.vocab_size, (max_batch, length), generator=g)
     rows[rows == den.mask_id] = low
     rows[:, :prompt_len] = rows[0, :prompt_len]
-    start = prompt_len
-    masked = torch.rand(max_batch, length - start, generator=g) < 0.5
-    rows[:, start:][masked] = den.mask_id
+    masked = torch.rand(max_batch, length - prompt_len, generator=g) < 0.5
+    rows[:, prompt_len:][masked] = den.mask_id
     rows = rows.to(device)
+    origin = block_origin(layout, prompt_len)
+    start = origin + (prompt_len - origin) // block_size * block_size  # the block holding the prompt end
     end = min(length, start + 2 * block_size)
 
+    def query(x, lo, hi, cache=None):
+        return Query(x, prompt_len, block_size, lo, hi, cache, block_layout=layout)
+
     def run(x, cache=None):
-        return den.logits([Query(x, prompt_len, block_size, start, end, cache)])[0].float().cpu()
+        return den.logits([query(x, start, end, cache)])[0].float().cpu()
 
     alone = run(rows[:1])
     sizes, worst = [], 0.0
@@ -85,9 +92,9 @@ def _check_shape(den, device: str, max_batch: int, prompt_len: int, block_size: 
         x[:, start + block_size :] = den.mask_id
         x[1:, start + block_size + 1] = low
         s2 = start + block_size
-        den.logits([Query(x, prompt_len, block_size, start, s2, cache)])
-        a = den.logits([Query(x, prompt_len, block_size, s2, min(length, s2 + block_size), cache)])[0]
-        b = den.logits([Query(x, prompt_len, block_size, s2, min(length, s2 + block_size), None)])[0]
+        den.logits([query(x, start, s2, cache)])
+        a = den.logits([query(x, s2, min(length, s2 + block_size), cache)])[0]
+        b = den.logits([query(x, s2, min(length, s2 + block_size), None)])[0]
         cache_diff = float((a.float() - b.float()).abs().max())
         cache_exact = bool(torch.equal(a, b))
     return sizes, worst == 0.0, worst, cache_exact, cache_diff

@@ -18,12 +18,17 @@ DTypeName = Literal["float32", "bfloat16", "float16"]
 # confidence of a decision: "full" = its probability in the softmax over the whole vocabulary (the
 # families' own rule: LLaDA, Fast-dLLM, Dream); "renormalized" = over every token but the mask
 ConfidenceName = Literal["full", "renormalized"]
+# Where the block grid of a block-causal model starts. "aligned": at position 0, as SDAR/TraDo
+# train and decode (the prompt is block-causal too; the first response block completes the
+# prompt's last partial block). "prompt": at the prompt end, the prompt one bidirectional prefix.
+BlockLayoutName = Literal["aligned", "prompt"]
 
 STRATEGIES: tuple[str, ...] = get_args(StrategyName)
 FAMILIES: tuple[str, ...] = get_args(FamilyName)
 CACHES: tuple[str, ...] = get_args(CacheName)
 DTYPES: tuple[str, ...] = get_args(DTypeName)
 CONFIDENCES: tuple[str, ...] = get_args(ConfidenceName)
+BLOCK_LAYOUTS: tuple[str, ...] = get_args(BlockLayoutName)
 AUTO = "auto"  # draft_depth chosen per round from the measured cost curve
 
 DEFAULT_BLOCK_SIZE = 32  # decoding block size when neither the user nor the model sets one
@@ -31,6 +36,7 @@ DEFAULT_MAX_NEW_TOKENS = 64
 DEFAULT_DRAFT_DEPTH = 8
 DEFAULT_THRESHOLD = 0.9
 DEFAULT_CONFIDENCE = "full"
+DEFAULT_BLOCK_LAYOUT = "prompt"  # a denoiser that names no layout of its own
 
 
 def check_choice(what: str, value: object, choices: tuple[str, ...]) -> None:
@@ -70,3 +76,28 @@ def resolve_block_size(requested: int | None, model_block: int | None) -> int:
             raise OptionError(f"block_size must be >= 1 (got {requested!r})")
         return requested
     return model_block or DEFAULT_BLOCK_SIZE
+
+
+def check_block_layout(value: object) -> None:
+    """One-line error unless ``value`` is one of ``BLOCK_LAYOUTS``."""
+    check_choice("block_layout", value, BLOCK_LAYOUTS)
+
+
+def resolve_block_layout(requested: str | None, family: str, model_layout: str | None) -> str:
+    """The user's block layout, else the model's own, else ``DEFAULT_BLOCK_LAYOUT``.
+
+    ``aligned`` is refused for the full and shifted families: their decode blocks start at the
+    prompt end (LLaDA's and Dream's own generate), and there is no block-causal prompt to align."""
+    layout = requested if requested is not None else (model_layout or DEFAULT_BLOCK_LAYOUT)
+    check_block_layout(layout)
+    if layout == "aligned" and family != "block":
+        raise OptionError(
+            f"block_layout 'aligned' is for block-causal models (SDAR/TraDo); a {family!r} model decodes "
+            "its blocks from the prompt end, use 'prompt'"
+        )
+    return layout
+
+
+def block_origin(layout: str, prompt_len: int) -> int:
+    """First position of the block grid: 0 (``aligned``) or the prompt end (``prompt``)."""
+    return 0 if layout == "aligned" else prompt_len

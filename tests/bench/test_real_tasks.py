@@ -125,8 +125,11 @@ def test_known_completion_is_scored_by_the_task_checker(task, setup, tmp_path):
     written = {"humaneval": "{}", "gsm8k": "so #### {}", "math500": "so \\boxed{{{}}}"}[task]
     assert checker.score(wrong, written.format(wrong.answer)) and not checker.score(right, written.format("12345"))
 
-    result = bench(setup["forced"], task, data, tmp_path)
+    # the prompt layout: exactly NEW response positions (aligned would round prompt + response up to
+    # whole blocks from position 0, so more "7"s would follow the answer)
+    result = bench(setup["forced"], task, data, tmp_path, "--block-layout", "prompt")
     meta, rows = result["meta"], result["rows"]
+    assert meta["config"]["block_layout"] == "prompt"
     assert meta["task"] == task and meta["n_problems"] == 2 and meta["model_family"] == "block"
     assert meta["chat_template"] is True  # these tasks render prompts through the model's template
     assert meta["config"]["block_size"] == 4 and meta["config"]["max_new_tokens"] == NEW
@@ -144,6 +147,7 @@ def test_known_completion_is_scored_by_the_task_checker(task, setup, tmp_path):
 def test_random_model_pipeline_is_lossless(task, setup, tmp_path):
     result = bench(setup["random"], task, setup["data"][task], tmp_path)
     rows = result["rows"]
+    assert result["meta"]["config"]["block_layout"] == "aligned"  # an SDAR checkpoint's own layout
     assert result["meta"]["trace_matches_static"] == 1.0
     for r in rows:
         assert r["exact_match_vs_static"] == 1.0 and 0.0 <= r["accuracy"] <= 1.0
@@ -214,7 +218,7 @@ def test_mask_token_id_flag(setup, tmp_path, capsys):
     nomask = variant(setup["forced"], tmp_path / "nomask", drop_mask=True)
     data = setup["data"]["gsm8k"]
     assert "--mask-token-id" in bench_error(capsys, "--model", str(nomask), "--task", "gsm8k", "--data", str(data))
-    right = bench(nomask, "gsm8k", data, tmp_path / "right", "--mask-token-id", str(MASK))
+    right = bench(nomask, "gsm8k", data, tmp_path / "right", "--mask-token-id", str(MASK), "--block-layout", "prompt")
     assert all(r["accuracy"] == 0.5 for r in right["rows"]) and f"--mask-token-id {MASK}" in right["meta"]["command"]
     # another mask id ("[", in no prompt) reaches the model: masked positions no longer predict "7"
     other = bench(nomask, "gsm8k", data, tmp_path / "other", "--mask-token-id", str(BRACKET))

@@ -59,6 +59,7 @@ def test_prompts_file_and_table(capsys, tiny_ckpt, tmp_path):
         (["--prompt", "ab", "--strategy", "beam"], "unknown strategy"),
         (["--prompt", "ab", "--family", "rnn"], "unknown family"),
         (["--prompt", "ab", "--dtype", "int8"], "unknown dtype"),
+        (["--prompt", "ab", "--block-layout", "diagonal"], "unknown block_layout 'diagonal'; choose one of aligned, prompt"),
         ([], "no prompt given"),
         (["--prompts-file", "/no/such/file"], "no such file"),
     ],
@@ -80,3 +81,24 @@ def test_nan_logits(capsys, tmp_path):
     capsys.readouterr()
     code, _, err = run(capsys, "generate", "--model", str(ckpt), "--prompt", "ab")
     assert code == 2 and "NaN logits" in err and err.count("\n") == 1
+
+
+def test_block_layout_flag(capsys, tiny_ckpt, tmp_path):
+    """The bundled-architecture model decodes ``prompt`` by default; ``aligned`` is another decoding,
+    where FreeDave still equals static; a full-attention model refuses ``aligned`` in one line."""
+    base = ["generate", "--model", str(tiny_ckpt), "--prompt", "12+34=", "--prompt", "abcde", "--max-new-tokens", "9",
+            "--json"]
+
+    def ids(*extra):
+        code, out, _ = run(capsys, *base, *extra)
+        assert code == 0
+        return [json.loads(line)["token_ids"] for line in out.splitlines()]
+
+    default, prompt = ids("--strategy", "static"), ids("--strategy", "static", "--block-layout", "prompt")
+    aligned = ids("--strategy", "static", "--block-layout", "aligned")
+    assert default == prompt != aligned
+    assert ids("--draft-depth", "4", "--block-layout", "aligned") == aligned
+    full = save_tiny_checkpoint(tmp_path / "full", family="full")
+    capsys.readouterr()  # the save's progress bar
+    code, _, err = run(capsys, "generate", "--model", str(full), "--prompt", "ab", "--block-layout", "aligned")
+    assert code == 2 and "block_layout 'aligned' is for block-causal models" in err and err.count("\n") == 1

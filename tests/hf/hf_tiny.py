@@ -166,11 +166,11 @@ def save_llada(path: Path, seed: int = 0, model: torch.nn.Module | None = None) 
 
 
 def save_qwen_family(
-    path: Path, kind: str, seed: int = 0, model: torch.nn.Module | None = None
+    path: Path, kind: str, seed: int = 0, model: torch.nn.Module | None = None, std: float = 0.15
 ) -> tuple[Path, torch.nn.Module]:
     """Dream (Qwen2 names, ``model_type="Dream"``) or SDAR (Qwen3 names, ``model_type="sdar"``)."""
     arch = "qwen2" if kind == "dream" else "qwen3"
-    model = model if model is not None else library_model(arch, seed)
+    model = model if model is not None else library_model(arch, seed, std)
     model.save_pretrained(str(path))
     config = json.loads((path / "config.json").read_text())
     if kind == "dream":
@@ -187,9 +187,10 @@ def save_qwen_family(
     return path, model
 
 
-def block_mask(n: int, prompt_len: int, block: int) -> torch.Tensor:
-    """[n, n] bool: the prompt is one bidirectional segment, each block sees everything before it."""
+def block_mask(n: int, prompt_len: int, block: int, aligned: bool = False) -> torch.Tensor:
+    """[n, n] bool: each block sees everything before it. ``aligned``: blocks from position 0
+    (SDAR/TraDo); else the prompt is one bidirectional segment and blocks start at its end."""
     seg = torch.zeros(n, dtype=torch.long)
-    for i in range(prompt_len, n):
-        seg[i] = 1 + (i - prompt_len) // block
+    for i in range(n):
+        seg[i] = i // block if aligned else (0 if i < prompt_len else 1 + (i - prompt_len) // block)
     return seg[None, :] <= seg[:, None]

@@ -31,18 +31,18 @@ def library_logits(model, x, mask, shift: bool) -> torch.Tensor:
     return torch.cat([out[:, :1], out[:, :-1]], dim=1) if shift else out
 
 
-@pytest.mark.parametrize("kind", ["llada", "dream", "sdar"])
-def test_native_layout_matches_library_class(ckpts, kind):
+@pytest.mark.parametrize("kind,layout", [("llada", None), ("dream", None), ("sdar", "aligned"), ("sdar", "prompt")])
+def test_native_layout_matches_library_class(ckpts, kind, layout):
     loaded = load(ckpts[kind])
     arch = {"llada": "llama", "dream": "qwen2", "sdar": "qwen3"}[kind]
     model = library_model(arch)  # the same seed wrote the checkpoint
     x = canvas()
     if kind == "sdar":
-        mask = block_mask(N, P, 4)[None, None]
+        mask = block_mask(N, P, 4, aligned=layout == "aligned")[None, None]
     else:
         mask = torch.ones(1, 1, N, N, dtype=torch.bool)
     want = library_logits(model, x, mask, shift=kind == "dream")
-    got = loaded.denoiser.window_logits(x, P, 4, 0, N)
+    got = loaded.denoiser.window_logits(x, P, 4, 0, N, block_layout=layout)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     assert loaded.family == {"llada": "full", "dream": "shifted", "sdar": "block"}[kind]
 
@@ -52,10 +52,11 @@ def test_block_cache_is_exact(ckpts):
     x = canvas()
     cache = den.new_cache()
     assert cache is not None
-    den.window_logits(x[:1], P, 4, P, P + 4, cache)  # writes the prompt
-    den.window_logits(x[:1], P, 4, P + 4, P + 8, cache)  # writes block 0
-    cached = den.window_logits(x, P, 4, P + 8, N, cache)
-    plain = den.window_logits(x, P, 4, P + 8, N)
+    prompt = "prompt"  # blocks from the prompt end (aligned: tests/hf/test_block_layout.py)
+    den.window_logits(x[:1], P, 4, P, P + 4, cache, prompt)  # writes the prompt
+    den.window_logits(x[:1], P, 4, P + 4, P + 8, cache, prompt)  # writes block 0
+    cached = den.window_logits(x, P, 4, P + 8, N, cache, prompt)
+    plain = den.window_logits(x, P, 4, P + 8, N, None, prompt)
     assert torch.equal(cached, plain)
 
 
@@ -87,10 +88,10 @@ def test_sharded_checkpoint(tmp_path):
 # Attention follows the family
 
 
-def changed_positions(den, x, j) -> list[int]:
+def changed_positions(den, x, j, layout: str = "prompt") -> list[int]:
     y = x.clone()
     y[:, j] = 4 + (y[:, j] - 3) % 120
-    a, b = den.window_logits(x, P, 4, 0, N), den.window_logits(y, P, 4, 0, N)
+    a, b = den.window_logits(x, P, 4, 0, N, None, layout), den.window_logits(y, P, 4, 0, N, None, layout)
     return [i for i in range(N) if not torch.equal(a[:, i], b[:, i])]
 
 
@@ -103,6 +104,11 @@ def test_family_decides_who_sees_whom(ckpts, kind):
     assert changed_positions(block, x, 10) == list(range(9, 13))  # its own block only
     assert changed_positions(block, x, 6) == list(range(5, 13))  # its block and later blocks
     assert changed_positions(block, x, 2) == list(range(13))  # the prompt is bidirectional
+    # aligned (SDAR/TraDo): blocks 0..3, 4..7, 8..11, 12 from position 0, the prompt's too
+    assert changed_positions(block, x, 10, "aligned") == list(range(8, 13))
+    assert changed_positions(block, x, 5, "aligned") == list(range(4, 13))  # the prompt tail's block
+    assert changed_positions(block, x, 2, "aligned") == list(range(13))
+    assert changed_positions(block, x, 12, "aligned") == [12]
     assert changed_positions(full, x, 10) == list(range(13))  # full: everything sees everything
     shifted = load(ckpts[kind], family="shifted").denoiser
     assert changed_positions(shifted, x, 12) == list(range(13))

@@ -117,3 +117,19 @@ def test_models_tokenizer_info_health(server) -> None:
     assert info["eos_token"] == "<eos>" and info["model_max_length"] == 256
     assert httpx.post(f"{server}/detokenize", json={"tokens": tokens_of(server, "hi there")}).json()["prompt"] == "hi there"
     assert httpx.get(f"{server}/health").json() == {"status": "ok"}
+
+
+def test_block_layout_field_streams_aligned_blocks(server, loaded) -> None:
+    """``block_layout: "aligned"`` decodes as ``freedave.generate(..., block_layout="aligned")``; its
+    stream (a short first block completing the prompt's) adds up to the same text; a bad value is a 400."""
+    want = loaded.decode(solo(loaded, PROMPT, block_layout="aligned"))
+    assert want != loaded.decode(solo(loaded, PROMPT))  # a different decoding from the default
+    extra = {"block_layout": "aligned"}
+    out = client(server).completions.create(model="reference", prompt=PROMPT, max_tokens=32, extra_body=extra)
+    assert out.choices[0].text == want
+    chunks = list(client(server).completions.create(model="reference", prompt=PROMPT, max_tokens=32, stream=True,
+                                                    extra_body=extra))
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == want
+    r = httpx.post(f"{server}/v1/completions", json={"prompt": PROMPT, "block_layout": "diagonal"})
+    assert r.status_code == 400 and "unknown block_layout 'diagonal'" in r.json()["error"]["message"]
+    assert r.json()["error"]["param"] == "block_layout"

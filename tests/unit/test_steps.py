@@ -129,3 +129,24 @@ def test_batch_scorers_bit_identical_to_single(rule, temperature):
         (tb, cb), (to, co) = sc(pos, step=3), one(pos, step=3)
         assert torch.equal(tb, to) and torch.equal(cb, co)
         assert not bool((tb == MASK).any())
+
+
+def test_aligned_layout_blocks_start_at_zero():
+    """``aligned`` (SDAR/TraDo): the active block may start inside the prompt; only its masks are
+    decisions, and the response of finished blocks starts at the prompt end."""
+    layout = Layout(prompt_len=6, block_size=4, mask_id=MASK, eos_id=2, block_layout="aligned")
+    y = torch.tensor([9, 9, 9, 9, 9, 9, MASK, MASK, MASK, MASK, MASK, MASK])
+    assert layout.origin == 0 and layout.active_start(y) == 4
+    assert layout.response(y) == [] and not layout.is_terminal(y)
+    assert layout.window_end(y, lookahead=False) == 8 and layout.window_end(y, lookahead=True) == 12
+    probs = [[0.0, 0.0, 0.0, 0.0, 1.0]] * 2 + [[0.1, 0.1, 0.1, 0.0, 0.7], [0.3, 0.2, 0.1, 0.0, 0.4]]
+    scorer = scorer_from_probs(probs, start=4)  # the prompt positions 4, 5 are the most confident
+    out = static_step(y, layout, scorer, step=0)
+    assert out.tolist() == [9, 9, 9, 9, 9, 9, 4, MASK, MASK, MASK, MASK, MASK]
+    out[7] = 5
+    assert layout.active_start(out) == 8 and layout.response(out) == [4, 5]
+    out[8] = 2  # EOS in the next block: terminal once that block is finished
+    out[9:] = 7
+    assert layout.is_terminal(out) and layout.response(out) == [4, 5]
+    prompt = Layout(prompt_len=6, block_size=4, mask_id=MASK, eos_id=2)
+    assert prompt.origin == 6 and prompt.active_start(y) == 6

@@ -28,6 +28,7 @@ import torch
 from freedave.bench import metrics, system
 from freedave.bench.rows import BenchResult, Row, setting_label
 from freedave.decoding import AutoDepth, DecodeConfig, Result, Sampling, decode, decode_static
+from freedave.decoding.common import block_layout_of
 from freedave.decoding.config import (
     FreeDave,
     FreeDaveThreshold,
@@ -42,6 +43,7 @@ from freedave.options import (
     CACHES,
     DEFAULT_CONFIDENCE,
     STRATEGIES,
+    check_block_layout,
     check_choice,
     check_draft_depth,
     resolve_block_size,
@@ -73,6 +75,7 @@ class BenchConfig:
     temperature: float = 0.0
     seed: int = 0
     block_size: int | None = None
+    block_layout: str | None = None  # None: the model's own
     max_new_tokens: int | None = None
     device: str = "cpu"
     dtype: str = "float32"
@@ -113,6 +116,8 @@ class BenchConfig:
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise DecodeError(f"--max-new-tokens must be >= 1 (got {self.max_new_tokens})")
         check_choice("cache", self.cache, CACHES)
+        if self.block_layout is not None:
+            check_block_layout(self.block_layout)
         Sampling(temperature=self.temperature, seed=self.seed, confidence=self.confidence)  # validates them
 
     @property
@@ -216,7 +221,9 @@ def prepare(cfg: BenchConfig, loaded: Any = None, problems: list[Problem] | None
         max_new_tokens=cfg.max_new_tokens or int(getattr(task, "max_new_tokens", 64)),
         block_size=resolve_block_size(cfg.block_size, loaded.block_size),
         sampling=Sampling(temperature=cfg.temperature, seed=cfg.seed, confidence=cfg.confidence),
+        block_layout=cfg.block_layout,
     )
+    block_layout_of(den, dcfg)  # 'aligned' on a full/shifted model fails before any decoding
     return Prepared(
         task, problems, loaded, [loaded.encode(p.prompt, chat=chat) for p in problems], dcfg, cfg.batch_size,
         chat, getattr(den, "base", den) if cfg.cache != "none" else None,
@@ -376,7 +383,8 @@ def run_meta(prep: Prepared, cfg: BenchConfig, argv: Sequence[str] | None, memor
         "n_problems": len(prep.problems),
         "chat_template": prep.chat,
         "config": {**asdict(cfg), "draft_depths": list(cfg.depths), "thresholds": list(cfg.taus), "limit": cfg.n_limit,
-                   "block_size": prep.dcfg.block_size, "max_new_tokens": prep.dcfg.max_new_tokens},
+                   "block_size": prep.dcfg.block_size, "max_new_tokens": prep.dcfg.max_new_tokens,
+                   "block_layout": block_layout_of(prep.loaded.denoiser, prep.dcfg)},
         "versions": system.versions(),
         **system.machine(cfg.device),
         "device": cfg.device,

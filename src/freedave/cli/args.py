@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 from freedave.decoding import DecodeConfig, Sampling, Strategy, make_strategy
 from freedave.errors import DecodeError, OptionError
 from freedave.options import (
+    BLOCK_LAYOUTS,
     CACHES,
     CONFIDENCES,
     DEFAULT_CONFIDENCE,
@@ -27,6 +28,13 @@ from freedave.options import (
     check_choice,
     parse_draft_depth,
     resolve_block_size,
+)
+
+BLOCK_LAYOUT_HELP = (
+    "block-causal models: where blocks start. aligned: at position 0, the prompt block-causal too and the "
+    "first response block completing its last partial block (SDAR/TraDo; their checkpoints' default); "
+    "prompt: at the prompt end, the prompt one bidirectional prefix (the bundled model's default; "
+    "full/shifted models take only this). Default: the model's own"
 )
 
 
@@ -79,9 +87,16 @@ def add_cache_arg(p: argparse.ArgumentParser) -> None:
                         "(lossy vs. no cache; FreeDave still equals static with the same cache)")
 
 
+def add_block_layout_arg(p: argparse.ArgumentParser) -> None:
+    """``--block-layout``: beside every ``--block-size``."""
+    p.add_argument("--block-layout", type=choice("block_layout", BLOCK_LAYOUTS), metavar=metavar(BLOCK_LAYOUTS),
+                   default=None, help=BLOCK_LAYOUT_HELP)
+
+
 def add_decode_args(p: argparse.ArgumentParser) -> None:
     """Lengths and sampling."""
     p.add_argument("--block-size", type=int, default=None, help="decoding block size (default: the model's)")
+    add_block_layout_arg(p)
     p.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS)
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--top-k", type=int, default=0)
@@ -129,6 +144,7 @@ def decode_config(args: argparse.Namespace, model_block: int | None) -> DecodeCo
         max_new_tokens=args.max_new_tokens,
         block_size=resolve_block_size(args.block_size, model_block),
         sampling=sampling_from_args(args),
+        block_layout=getattr(args, "block_layout", None),
     )
 
 

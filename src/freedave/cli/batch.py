@@ -36,7 +36,7 @@ def settings_from_args(args: argparse.Namespace) -> JobSettings:
     common.decode_config(args, None)  # bad lengths or sampling fail before any work
     return JobSettings(
         model=args.model, strategy=common.strategy_from_args(args), max_new_tokens=args.max_new_tokens,
-        block_size=args.block_size, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+        block_size=args.block_size, block_layout=args.block_layout, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
         seed=args.seed, confidence=args.confidence, chat=args.chat, device=args.device, dtype=args.dtype, family=args.family,
         mask_token_id=args.mask_token_id, trust_remote_code=args.trust_remote_code,
     )

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from freedave.cli.args import add_compile_arg, add_confidence_arg, add_model_args
+from freedave.cli.args import (
+    add_block_layout_arg,
+    add_compile_arg,
+    add_confidence_arg,
+    add_model_args,
+)
 from freedave.errors import DecodeError
 from freedave.options import AUTO
 
@@ -23,7 +28,7 @@ def parse_list(flag: str, value: str | None, kind: type) -> tuple | None:
 
 
 FLAGS = ("model", "task", "data", "limit", "strategies", "draft_depths", "thresholds", "temperature", "seed",
-         "block_size", "max_new_tokens", "device", "dtype", "batch_size", "threads", "cache", "quick", "json", "out", "no_warmup",
+         "block_size", "block_layout", "max_new_tokens", "device", "dtype", "batch_size", "threads", "cache", "quick", "json", "out", "no_warmup",
          "no_cross_blocks", "family", "mask_token_id", "trust_remote_code", "chat", "confidence", "compile")
 
 
@@ -70,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         seed=args.seed,
         block_size=args.block_size,
+        block_layout=args.block_layout,
         max_new_tokens=args.max_new_tokens,
         device=args.device,
         dtype=args.dtype,
@@ -126,6 +132,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     add_confidence_arg(p)
     p.add_argument("--block-size", type=int, default=None, help="decoding block size (default: the model's)")
+    add_block_layout_arg(p)
     p.add_argument("--max-new-tokens", type=int, default=None, help="default: the task's (64 for the reference task)")
     p.add_argument("--batch-size", type=int, default=1, help="prompts decoded together")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")

@@ -58,6 +58,7 @@ def model_args(args: argparse.Namespace, strategy: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "strategy": strategy, "draft_depth": parse_draft_depth(args.draft_depth), "threshold": args.threshold,
         "cross_blocks": not args.no_cross_blocks, "block_size": args.block_size,
+        "block_layout": args.block_layout,
         "max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_k": args.top_k,
         "top_p": args.top_p, "seed": args.seed, "confidence": args.confidence, "batch_size": args.batch_size, "device": args.device,
         "mc_num": args.mc_num, "min_new_tokens": args.min_new_tokens,

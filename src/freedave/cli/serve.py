@@ -58,6 +58,7 @@ def settings_from_args(args: argparse.Namespace):  # noqa: ANN201 - freedave.ser
         threshold=args.threshold,
         cross_blocks=not args.no_cross_blocks,
         block_size=args.block_size,
+        block_layout=args.block_layout,
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,

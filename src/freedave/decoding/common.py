@@ -18,6 +18,7 @@ from freedave.decoding.config import DecodeConfig, Sampling
 from freedave.decoding.protocol import Denoiser, Query
 from freedave.decoding.steps import Layout, Scorer
 from freedave.errors import DecodeError
+from freedave.options import resolve_block_layout
 
 
 @dataclass(frozen=True)
@@ -111,10 +112,16 @@ class Canvas:
         )
 
 
+def block_layout_of(denoiser: Denoiser, cfg: DecodeConfig) -> str:
+    """The block layout a decode uses: the config's, else the denoiser's own, else ``prompt``."""
+    return resolve_block_layout(cfg.block_layout, denoiser.family, getattr(denoiser, "block_layout", None))
+
+
 def check_prompts(denoiser: Denoiser, prompts: Sequence[Sequence[int]], cfg: DecodeConfig) -> None:
     """Reject inputs no decoder can handle, with a one-line message each."""
     if len(prompts) == 0:
         raise DecodeError("no prompts given")
+    layout = block_layout_of(denoiser, cfg)
     limit = getattr(denoiser, "max_length", None)
     for i, p in enumerate(prompts):
         if len(p) == 0:
@@ -124,9 +131,10 @@ def check_prompts(denoiser: Denoiser, prompts: Sequence[Sequence[int]], cfg: Dec
         bad = [t for t in p if not 0 <= int(t) < denoiser.vocab_size]
         if bad:
             raise DecodeError(f"prompt {i} has token id {bad[0]} outside the vocabulary (size {denoiser.vocab_size})")
-        if limit is not None and len(p) + cfg.gen_length > limit:
+        new = cfg.response_length(len(p), layout)
+        if limit is not None and len(p) + new > limit:
             raise DecodeError(
-                f"prompt {i} is too long: {len(p)} prompt + {cfg.gen_length} new tokens > the model's "
+                f"prompt {i} is too long: {len(p)} prompt + {new} new tokens > the model's "
                 f"{limit} positions; shorten it or lower --max-new-tokens"
             )
 
@@ -156,14 +164,14 @@ def new_canvases(
             if isinstance(s, bool) or not isinstance(s, int) or s < 0:
                 raise DecodeError(f"seeds must be integers >= 0 (got {s!r})")
     out = []
+    grid = block_layout_of(denoiser, cfg)
+    # a denoiser whose logits past the active block are not exact (an approximate cache
+    # refreshed at block edges) sets draft_lookahead_blocks = 0: drafts then stop at the edge
+    lookahead = int(getattr(denoiser, "draft_lookahead_blocks", 1)) if cross_blocks else 0
     for i, p in enumerate(prompts):
-        x = torch.cat(
-            [torch.as_tensor(list(p), dtype=torch.long), torch.full((cfg.gen_length,), denoiser.mask_id, dtype=torch.long)]
-        ).to(device)
-        # a denoiser whose logits past the active block are not exact (an approximate cache
-        # refreshed at block edges) sets draft_lookahead_blocks = 0: drafts then stop at the edge
-        lookahead = int(getattr(denoiser, "draft_lookahead_blocks", 1)) if cross_blocks else 0
-        layout = Layout(len(p), cfg.block_size, denoiser.mask_id, denoiser.eos_id, cfg.stop_at_eos, lookahead)
+        masks = torch.full((cfg.response_length(len(p), grid),), denoiser.mask_id, dtype=torch.long)
+        x = torch.cat([torch.as_tensor(list(p), dtype=torch.long), masks]).to(device)
+        layout = Layout(len(p), cfg.block_size, denoiser.mask_id, denoiser.eos_id, cfg.stop_at_eos, lookahead, grid)
         if seeds is None:
             sampling, stream = cfg.sampling, first_index + i
         else:
@@ -215,7 +223,8 @@ def call_model(
         ends = [canvas.layout.window_end(r, la) for r, la in zip(rows, flags, strict=True)]
         start, end = canvas.layout.active_start(canvas.x), max(ends)
         per_row = tuple(ends) if min(ends) < end else None
-        queries.append(Query(torch.stack(rows), canvas.layout.prompt_len, cfg.block_size, start, end, canvas.cache, per_row))
+        queries.append(Query(torch.stack(rows), canvas.layout.prompt_len, cfg.block_size, start, end, canvas.cache, per_row,
+                             canvas.layout.block_layout))
         row_ends.append(ends)
     outputs = denoiser.logits(queries)
     scorers = []

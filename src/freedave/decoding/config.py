@@ -19,6 +19,8 @@ from freedave.options import (
     DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_THRESHOLD,
     STRATEGIES,
+    block_origin,
+    check_block_layout,
     check_choice,
     check_draft_depth,
 )
@@ -133,12 +135,26 @@ class DecodeConfig:
     block_size: int = DEFAULT_BLOCK_SIZE
     sampling: Sampling = field(default_factory=Sampling)
     stop_at_eos: bool = True
+    # "aligned" | "prompt" (``options.BLOCK_LAYOUTS``); None: the denoiser's own ``block_layout``
+    block_layout: str | None = None
 
     def __post_init__(self) -> None:
         _check(self.block_size >= 1, f"block_size must be >= 1 (got {self.block_size})")
         _check(self.max_new_tokens >= 1, f"max_new_tokens must be >= 1 (got {self.max_new_tokens})")
+        if self.block_layout is not None:
+            check_block_layout(self.block_layout)
 
     @property
     def gen_length(self) -> int:
-        """``max_new_tokens`` rounded up to a whole number of blocks."""
+        """``max_new_tokens`` rounded up to a whole number of blocks (the ``prompt`` layout's
+        response length)."""
         return -(-self.max_new_tokens // self.block_size) * self.block_size
+
+    def response_length(self, prompt_len: int, layout: str) -> int:
+        """Response positions of a prompt of ``prompt_len`` tokens: ``max_new_tokens`` rounded up
+        so the canvas ends on a block boundary of ``layout``'s grid. ``prompt``: ``gen_length``.
+        ``aligned`` (SDAR/TraDo): the canvas is ``ceil((P + max_new_tokens) / B)`` whole blocks
+        from position 0, so the first response block holds ``B - P % B`` response positions."""
+        origin = block_origin(layout, prompt_len)
+        end = origin + -(-(prompt_len + self.max_new_tokens - origin) // self.block_size) * self.block_size
+        return end - prompt_len

@@ -34,6 +34,10 @@ class Query:
     # blocks written into an exact cache on the way). A forward of another state that fills a cache
     # (an approximate cache's refresh) is a pass of its own; a cached one costs none.
     passes: int = 1
+    # Where the block grid starts (``options.BLOCK_LAYOUTS``): "prompt" (the prompt is one
+    # bidirectional prefix, blocks from prompt_len) or "aligned" (blocks from position 0, the
+    # prompt block-causal too; ``start`` may then lie inside the prompt).
+    block_layout: str = "prompt"
 
 
 @runtime_checkable
@@ -45,7 +49,8 @@ class Denoiser(Protocol):
     eos_id: int | None
     family: str  # "full" | "shifted" | "block"
     # Optional: ``max_length`` (positions the model supports) and ``draft_lookahead_blocks``
-    # (default 1: drafts may reach one block past the active one; 0 for approximate caches).
+    # (default 1: drafts may reach one block past the active one; 0 for approximate caches) and
+    # ``block_layout`` (the layout it decodes with when the config names none; default "prompt").
 
     def new_cache(self) -> Any:
         """A fresh per-prompt cache handle, or None when the denoiser keeps no cache."""

@@ -1,7 +1,10 @@
 """Pure step helpers shared by every decoder: score, select, step, terminal test.
 
-A *canvas* ``y`` is a 1-D token tensor ``[P + G]``: the prompt, then ``G`` response positions cut
-into blocks of ``block_size``. The *active block* is the first block that still holds a mask.
+A *canvas* ``y`` is a 1-D token tensor ``[P + G]``: the prompt, then ``G`` response positions.
+Blocks of ``block_size`` are counted from the layout's origin: the prompt end (``prompt`` layout)
+or position 0 (``aligned``, SDAR/TraDo: the first block holding a response position may start
+inside the prompt; its prompt tokens are fixed, only its masks are decided). The *active block*
+is the first block that still holds a mask.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from torch import Tensor
 
 from freedave.decoding.config import Sampling
 from freedave.decoding.rng import keyed_uniform
+from freedave.options import block_origin
 
 
 @dataclass(frozen=True)
@@ -26,15 +30,22 @@ class Layout:
     eos_id: int | None
     stop_at_eos: bool = True
     lookahead_blocks: int = 1  # blocks past the active one that drafts may reach
+    block_layout: str = "prompt"  # "aligned": blocks from position 0; "prompt": from the prompt end
+
+    @property
+    def origin(self) -> int:
+        """First position of the block grid (0 or ``prompt_len``)."""
+        return block_origin(self.block_layout, self.prompt_len)
 
     def active_start(self, y: Tensor | list[int]) -> int | None:
-        """Start of the first block that still holds a mask, or None when none does."""
+        """Start of the first block that still holds a mask, or None when none does (under
+        ``aligned`` it may lie inside the prompt)."""
         vals = y.tolist() if isinstance(y, Tensor) else y
         try:
             first = vals.index(self.mask_id, self.prompt_len)
         except ValueError:
             return None
-        return self.prompt_len + ((first - self.prompt_len) // self.block_size) * self.block_size
+        return self.origin + ((first - self.origin) // self.block_size) * self.block_size
 
     def is_terminal(self, y: Tensor | list[int]) -> bool:
         """Finished: no mask left, or a completed block holds EOS (stop after the EOS block)."""
@@ -43,14 +54,14 @@ class Layout:
         if start is None:
             return True
         if self.stop_at_eos and self.eos_id is not None:
-            return self.eos_id in vals[self.prompt_len : start]
+            return self.eos_id in vals[self.prompt_len : max(start, self.prompt_len)]
         return False
 
     def response(self, y: Tensor) -> list[int]:
         """Tokens of the completed blocks, cut before the first EOS."""
         vals = y.tolist()
         start = self.active_start(vals)
-        out = vals[self.prompt_len : start if start is not None else len(vals)]
+        out = vals[self.prompt_len : max(start, self.prompt_len) if start is not None else len(vals)]
         if self.eos_id is not None and self.eos_id in out:
             out = out[: out.index(self.eos_id)]
         return out
@@ -188,7 +199,8 @@ def _masked_in_active(vals: list[int], layout: Layout, scorer: Scorer) -> list[i
     end = min(start + layout.block_size, len(vals))
     if end > scorer.end:  # the active block lies beyond this forward's window
         return None
-    return [i for i in range(start, end) if vals[i] == layout.mask_id]
+    # only response positions are decisions (an aligned block may start inside the prompt)
+    return [i for i in range(max(start, layout.prompt_len), end) if vals[i] == layout.mask_id]
 
 
 def static_choice(y: Tensor | list[int], layout: Layout, scorer: Scorer, step: int) -> tuple[int, int] | None:

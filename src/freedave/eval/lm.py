@@ -35,6 +35,7 @@ from freedave.options import (
     DEFAULT_THRESHOLD,
     DTYPES,
     FAMILIES,
+    check_block_layout,
     check_choice,
     parse_draft_depth,
     resolve_block_size,
@@ -43,7 +44,7 @@ from freedave.options import (
 log = logging.getLogger("freedave.eval")
 
 MODEL_ARGS = (
-    "model", "strategy", "draft_depth", "threshold", "cross_blocks", "block_size", "max_new_tokens",
+    "model", "strategy", "draft_depth", "threshold", "cross_blocks", "block_size", "block_layout", "max_new_tokens",
     "temperature", "top_k", "top_p", "seed", "batch_size", "device", "dtype", "family", "cache",
     "mc_num", "min_new_tokens", "mask_token_id", "trust_remote_code", "confidence",
 )
@@ -65,6 +66,7 @@ class EvalOptions:
     sampling: Sampling
     max_new_tokens: int
     block_size: int | None  # None: the model's own
+    block_layout: str | None  # None: the model's own
     min_new_tokens: int
     batch_size: int
     mc_num: int
@@ -82,6 +84,7 @@ def parse_options(
     threshold: float = DEFAULT_THRESHOLD,
     cross_blocks: bool = True,
     block_size: int | None = None,
+    block_layout: str | None = None,
     max_new_tokens: int = 256,
     temperature: float = 0.0,
     top_k: int = 0,
@@ -106,6 +109,8 @@ def parse_options(
     check_choice("cache", cache, CACHES)
     if family is not None:
         check_choice("family", family, FAMILIES)
+    if block_layout is not None:
+        check_block_layout(block_layout)
     sampling = Sampling(temperature=float(temperature), top_k=int(top_k), top_p=float(top_p), seed=int(seed),
                         confidence=str(confidence))
     return EvalOptions(
@@ -113,6 +118,7 @@ def parse_options(
         sampling=sampling,
         max_new_tokens=_positive_int("max_new_tokens", max_new_tokens),
         block_size=None if block_size is None else _positive_int("block_size", block_size),
+        block_layout=block_layout,
         min_new_tokens=_positive_int("min_new_tokens", min_new_tokens, minimum=0),
         batch_size=_positive_int("batch_size", batch_size),
         mc_num=_positive_int("mc_num", mc_num),
@@ -134,6 +140,7 @@ class FreeDaveLM(LM):
         super().__init__()
         opts = parse_options(**kwargs)
         self.strategy = opts.strategy
+        self.block_layout = opts.block_layout
         self.batch_size, self.mc_num, self.seed = opts.batch_size, opts.mc_num, opts.sampling.seed
         self.confidence = opts.sampling.confidence
         device = dist.local_device(opts.device)
@@ -234,6 +241,7 @@ class FreeDaveLM(LM):
             max_new_tokens=settings.max_new_tokens,
             block_size=settings.block_size,
             sampling=Sampling(settings.temperature, settings.top_k, settings.top_p, self.seed, self.confidence),
+            block_layout=self.block_layout,
         )
         denoiser = self.loaded.denoiser
         if settings.min_new_tokens:

@@ -14,7 +14,12 @@ from freedave.models.reference import ReferenceModel
 
 
 class ReferenceDenoiser:
-    """The bundled architecture (any family) as a denoiser; exact KV cache for the block family."""
+    """The bundled architecture (any family) as a denoiser; exact KV cache for the block family.
+
+    ``block_layout`` is ``prompt``: the bundled model was trained with the prompt as one
+    bidirectional prefix and blocks from the prompt end (``train.two_stream_mask``)."""
+
+    block_layout = "prompt"
 
     def __init__(self, model: ReferenceModel, *, use_cache: bool = True) -> None:
         cfg = model.config

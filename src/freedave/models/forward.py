@@ -18,6 +18,7 @@ from freedave.decoding.protocol import Query
 from freedave.models.invariant import segment_attention, segments
 from freedave.models.kv_cache import KVCache
 from freedave.models.stack import Stack
+from freedave.options import block_origin
 
 Segments = list[tuple[int, int]]
 
@@ -76,10 +77,12 @@ def plan(stack: Stack, q: Query, cache: KVCache | None) -> Plan:
     past = cache.length if (stack.block and cache is not None) else 0
     if past > q.start:
         raise ValueError(f"cache covers {past} positions, beyond the window start {q.start}")
-    segs = [(lo, hi) for lo, hi in segments(stop, q.prompt_len, q.block_size, stack.block) if hi > past]
+    origin = block_origin(q.block_layout, q.prompt_len)
+    segs = [(lo, hi) for lo, hi in segments(stop, origin, q.block_size, stack.block) if hi > past]
     if segs and segs[0][0] < past:
         raise ValueError(f"cache length {past} is not on a block boundary")
-    # Block family, several rows: positions past..start (prompt and finished blocks not yet cached)
+    # Block family, several rows: positions past..start (prompt and finished blocks not yet cached;
+    # under ``aligned`` the whole prompt blocks before the active one)
     # hold the same tokens in every row, so they run once, on row 0, and only the window runs per
     # row. Per-row results are unchanged: every op is batch-invariant.
     shared = stack.split_rows and stack.block and not stack.shift and q.tokens.shape[0] > 1

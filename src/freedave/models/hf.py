@@ -115,9 +115,11 @@ class HFDenoiser:
     """A Llama / Qwen2 / Qwen3 ``*ForCausalLM`` as a denoiser of one family.
 
     ``full``: one attention segment over the whole canvas. ``shifted``: the same, and position i
-    reads the logits of hidden state i-1 (position 0 keeps its own). ``block``: the prompt is one
-    bidirectional prefix, each response block of ``Query.block_size`` sees the prompt, earlier
-    blocks and itself; finished blocks' keys/values are cached exactly.
+    reads the logits of hidden state i-1 (position 0 keeps its own). ``block``: each block of
+    ``Query.block_size`` sees earlier blocks and itself; finished blocks' keys/values are cached
+    exactly. Blocks are cut as ``Query.block_layout`` says; ``block_layout`` (what a decode uses
+    when its config names none) is ``aligned`` for the block family, as SDAR/TraDo were trained and
+    are decoded by their own code (blocks from position 0), and ``prompt`` for the others.
     """
 
     def __init__(
@@ -139,6 +141,7 @@ class HFDenoiser:
         self.vocab_size = int(model.lm_head.weight.shape[0])
         self.max_length = int(getattr(model.config, "max_position_embeddings", 0)) or None
         self.use_cache = use_cache and family == "block"
+        self.block_layout = "aligned" if family == "block" else "prompt"
         self.stack = HFStack(model, family)
         self.device = self.stack.device
         self.compiled_stack = None  # set by models.compiled (--compile)
@@ -167,10 +170,13 @@ class HFDenoiser:
             return [window_logits(stack, q, q.cache) for q in queries]
 
     def window_logits(
-        self, tokens: Tensor, prompt_len: int, block_size: int, start: int, end: int, cache: KVCache | None = None
+        self, tokens: Tensor, prompt_len: int, block_size: int, start: int, end: int, cache: KVCache | None = None,
+        block_layout: str | None = None,
     ) -> Tensor:  # [R, end - start, V] float32
-        """Logits of positions ``start:end`` of every row (see ``models.forward``)."""
-        return window_logits(self.stack, Query(tokens, prompt_len, block_size, start, end), cache)
+        """Logits of positions ``start:end`` of every row (see ``models.forward``); the blocks
+        are cut as ``block_layout`` says (default: this denoiser's own)."""
+        q = Query(tokens, prompt_len, block_size, start, end, block_layout=block_layout or self.block_layout)
+        return window_logits(self.stack, q, cache)
 
 
 def attention_backend(device: torch.device, deterministic: bool):  # noqa: ANN201

@@ -85,9 +85,12 @@ def segment_attention(attend: Attend, q: Tensor, k: Tensor, v: Tensor, segs: lis
     return torch.cat(outs, dim=2) if len(outs) > 1 else outs[0]
 
 
-def segments(n: int, prompt_len: int, block_size: int, block: bool) -> list[tuple[int, int]]:
+def segments(n: int, origin: int, block_size: int, block: bool) -> list[tuple[int, int]]:
     """Attention segments of ``n`` positions: one for full attention; for the block family the
-    prompt (one bidirectional prefix) and then one per response block."""
+    positions before ``origin`` (one bidirectional prefix, absent when ``origin`` is 0) and then
+    one per block of ``block_size`` from ``origin`` on. ``origin`` is the prompt length (``prompt``
+    layout) or 0 (``aligned``: SDAR/TraDo's block-causal mask from position 0)."""
     if not block:
         return [(0, n)]
-    return [(0, min(prompt_len, n))] + [(lo, min(lo + block_size, n)) for lo in range(prompt_len, n, block_size)]
+    prefix = [(0, min(origin, n))] if origin > 0 else []
+    return prefix + [(lo, min(lo + block_size, n)) for lo in range(origin, n, block_size)]

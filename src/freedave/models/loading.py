@@ -112,6 +112,7 @@ def describe(loaded: Loaded) -> dict[str, Any]:
         "family": loaded.family,
         "model_type": getattr(cfg, "model_type", None),
         "block_size": loaded.block_size,
+        "block_layout": getattr(den, "block_layout", "prompt"),
         "mask_token_id": den.mask_id,
         "eos_token_id": getattr(den, "eos_id", None),
         "pad_token_id": getattr(den, "pad_id", None),

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from freedave.decoding import DecodeConfig, Sampling, make_strategy
-from freedave.decoding.common import check_prompts
+from freedave.decoding.common import block_layout_of, check_prompts
 from freedave.errors import DecodeError, one_line
 from freedave.options import parse_draft_depth, resolve_block_size
 from freedave.serve import schemas as S
@@ -199,7 +199,9 @@ def batch_key(engine: Engine, req: S._Generation, max_tokens: int) -> BatchKey:
             confidence=pick(req.confidence, settings.confidence),
         )
         block = resolve_block_size(pick(req.block_size, settings.block_size), engine.loaded.block_size)
-        cfg = DecodeConfig(max_new_tokens=max_tokens, block_size=block, sampling=sampling)
+        cfg = DecodeConfig(max_new_tokens=max_tokens, block_size=block, sampling=sampling,
+                           block_layout=pick(req.block_layout, settings.block_layout))
+        block_layout_of(engine.loaded.denoiser, cfg)  # 'aligned' on a full/shifted model: 400
     except DecodeError as e:
         raise APIError(400, one_line(e), param=_param_of(str(e))) from None
     return BatchKey(strategy, cfg)
@@ -226,10 +228,12 @@ def check_common(settings: Settings, req: S._Generation) -> int:
 def check_lengths(engine: Engine, prompts: list[list[int]], key: BatchKey, max_tokens: int, param: str) -> None:
     """Every prompt plus its response fits the model's positions and passes the decoder's checks."""
     max_length = engine.max_length
+    layout = block_layout_of(engine.loaded.denoiser, key.cfg)
     for i, p in enumerate(prompts):
-        if max_length is not None and len(p) + key.cfg.gen_length > max_length:
+        new = key.cfg.response_length(len(p), layout)
+        if max_length is not None and len(p) + new > max_length:
             raise APIError(400, f"prompt {i} is too long: {len(p)} tokens + max_tokens {max_tokens} (rounded up to "
-                                f"{key.cfg.gen_length}) > the model's {max_length} positions", param=param)
+                                f"{new}) > the model's {max_length} positions", param=param)
     try:
         check_prompts(engine.loaded.denoiser, prompts, key.cfg)
     except DecodeError as e:

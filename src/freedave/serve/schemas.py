@@ -41,6 +41,7 @@ class _Generation(BaseModel):
     draft_depth: StrictInt | str | None = None
     threshold: float | None = None
     block_size: StrictInt | None = None
+    block_layout: str | None = None
     cross_blocks: StrictBool | None = None
     confidence: str | None = None  # "full" | "renormalized"
 

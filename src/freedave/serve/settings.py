@@ -31,6 +31,7 @@ class Settings:
     threshold: float = DEFAULT_THRESHOLD
     cross_blocks: bool = True
     block_size: int | None = None  # None: the model's own
+    block_layout: str | None = None  # None: the model's own ("aligned" | "prompt")
     temperature: float = 0.0
     top_k: int = 0
     top_p: float = 1.0
