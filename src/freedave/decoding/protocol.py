@@ -29,15 +29,15 @@ class Query:
     # denoiser may skip the positions past a row's end (their logits are then ignored, any value
     # but NaN) or compute them anyway. None: every row needs start:end.
     row_ends: tuple[int, ...] | None = None
+    # Where the block grid starts (``options.BLOCK_LAYOUTS``): "prompt" (the prompt is one
+    # bidirectional prefix, blocks from prompt_len) or "aligned" (blocks from position 0, the
+    # prompt block-causal too; ``start`` may then lie inside the prompt).
+    block_layout: str = "prompt"
     # Set by the denoiser: the network passes this query cost. One forward of the rows is one pass,
     # however it is cut (positions every row shares run once, rows grouped by their ends, finished
     # blocks written into an exact cache on the way). A forward of another state that fills a cache
     # (an approximate cache's refresh) is a pass of its own; a cached one costs none.
     passes: int = 1
-    # Where the block grid starts (``options.BLOCK_LAYOUTS``): "prompt" (the prompt is one
-    # bidirectional prefix, blocks from prompt_len) or "aligned" (blocks from position 0, the
-    # prompt block-causal too; ``start`` may then lie inside the prompt).
-    block_layout: str = "prompt"
 
 
 @runtime_checkable
