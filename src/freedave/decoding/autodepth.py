@@ -1,7 +1,9 @@
 """Adaptive draft depth: pick d per round to maximise expected tokens per second.
 
-Cost: the wall time of a verification forward, fitted online as ``a + b * rows`` from the
-forwards this run has made. Gain: the expected tokens a prompt commits with depth d,
+Cost: the wall time of a whole round (drafting, the verification forward, acceptance), fitted
+online as ``a + b * rows`` from the rounds this run has made, so a depth's overhead outside the
+forward counts too. Depth 1 is a candidate: a round of one draft is one static step per forward,
+which is what the policy picks when drafting does not pay. Gain: the expected tokens a prompt commits with depth d,
 ``E[min(r, d)]``, from the chains observed so far (a chain that filled every draft only says
 r >= d, so it counts as d + 1: a little optimism that lets the chooser try deeper drafts).
 """
