@@ -9,6 +9,7 @@ from freedave.bench.cost import (
     ForwardLog,
     Forwards,
     measure_curve,
+    measure_curves,
     predicted_seconds,
     predicted_speedup,
 )
@@ -16,17 +17,19 @@ from freedave.decoding import DecodeConfig, decode
 from freedave.decoding.config import FreeDave, Static
 from helpers import tiny_denoiser
 
-CURVE = {1: 1.0, 2: 1.2, 4: 1.6, 8: 2.4}
+CURVE = {(1, False): 1.0, (2, False): 1.2, (4, False): 1.6, (8, False): 2.4, (1, True): 2.0, (4, True): 2.5}
 
 
 def test_predicted_speedup_is_the_documented_formula():
-    static = Forwards(rows=[1] * 40)  # 40 forwards for 36 tokens
-    run = Forwards(rows=[1] + [4] * 10)  # 11 forwards for the same 36 tokens
+    static = Forwards(rows=[1] * 40, fresh=[False] * 40)  # 40 forwards for 36 tokens
+    run = Forwards(rows=[1] + [4] * 10, fresh=[False] * 11)  # 11 forwards for the same 36 tokens
     # (cost(1) * 40 / 36) / ((cost(1) + 10 * cost(4)) / 36)
     assert predicted_speedup(static, 36, run, 36, CURVE) == pytest.approx(40 / (1 + 16))
-    assert predicted_seconds(run.rows, CURVE) == pytest.approx(17.0)
+    assert predicted_seconds(run, CURVE) == pytest.approx(17.0)
     # per valid token: a run with fewer valid tokens is charged more per token
     assert predicted_speedup(static, 36, run, 18, CURVE) == pytest.approx(0.5 * 40 / 17)
+    # a forward that also computes a finished block is priced by the fresh curve
+    assert predicted_seconds(Forwards(rows=[1, 4], fresh=[True, True]), CURVE) == pytest.approx(4.5)
     assert predicted_speedup(static, 36, Forwards(), 36, CURVE) is None
 
 
@@ -44,10 +47,14 @@ def test_forward_log_records_rows_of_every_call_and_changes_nothing():
     log.into = static = Forwards()
     res = decode(log, prompts[:1], cfg, Static())
     assert static.rows == [1] * res[0].nfe
+    # the first forward computes the prompt, and one forward per finished block computes that block
+    assert static.fresh[0] and sum(static.fresh) == 8 // 4
 
 
-def test_measure_curve_times_every_row_count():
+def test_measure_curves_times_every_key():
     den = tiny_denoiser("block")
     with torch.no_grad():
         curve = measure_curve(den, [5, 6, 7], 4, 8, [1, 3, 5], repeats=2)
+        both = measure_curves(den, [5, 6, 7], 4, 8, [(1, False), (2, True), (3, False)], repeats=2)
     assert set(curve) == {1, 3, 5} and all(t > 0 for t in curve.values())
+    assert set(both) == {(1, False), (2, True), (3, False)}

@@ -102,8 +102,10 @@ def curve_note(meta: dict) -> str:
     if not curve:
         return ""
     ms = ", ".join(f"{r} → {v:.2f}" for r, v in curve["ms_per_forward"].items())
+    block = ", ".join(f"{r} → {v:.2f}" for r, v in curve.get("ms_per_forward_with_block", {}).items())
     return (f"`predicted` is the speed-up over static that the forwards alone predict: {curve['predicted_speedup']}, "
-            f"with cost(rows) the {curve['what']} (rows → ms: {ms}). `efficiency` = `speedup` / `predicted`.\n")
+            f"with cost(rows) the {curve['what']} (rows → ms: {ms}; with a block to cache: {block}). "
+            "`efficiency` = `speedup` / `predicted`.\n")
 
 
 def slower_note(result: BenchResult) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from freedave.bench import metrics, system
-from freedave.bench.cost import ForwardLog, Forwards, measure_curve, predicted_speedup
+from freedave.bench.cost import Curve, ForwardLog, Forwards, measure_curves, predicted_speedup
 from freedave.bench.rows import BenchResult, Row, setting_label
 from freedave.decoding import AutoDepth, DecodeConfig, Result, Sampling, decode, decode_static
 from freedave.decoding.config import (
@@ -266,14 +266,12 @@ def time_settings(prep: Prepared, cfg: BenchConfig, bar: Any) -> tuple[list[Time
 CURVE_REPEATS = 15
 
 
-def time_curve(prep: Prepared, cfg: BenchConfig, timed: Sequence[Timed]) -> dict[int, float]:
+def time_curve(prep: Prepared, cfg: BenchConfig, timed: Sequence[Timed]) -> Curve:
     """2b. The cost curve of this run: seconds of one plain one-block forward at every row count
-    the timed runs' forwards used (see ``bench.cost``)."""
-    rows = sorted({r for run in timed for r in run.forwards.rows})
-    if not rows:
-        return {}
-    return measure_curve(prep.den, prep.prompts[0], prep.dcfg.block_size, prep.dcfg.max_new_tokens, rows,
-                         repeats=CURVE_REPEATS, device=cfg.device)
+    the timed runs' forwards used, with and without a finished block to cache (see ``bench.cost``)."""
+    keys = {k for run in timed for k in run.forwards.shapes()}
+    return measure_curves(prep.den, prep.prompts[0], prep.dcfg.block_size, prep.dcfg.max_new_tokens, sorted(keys),
+                          repeats=CURVE_REPEATS, device=cfg.device)
 
 
 def trace_bound(prep: Prepared, cfg: BenchConfig, bar: Any) -> list[Result]:
@@ -317,11 +315,11 @@ class Baseline:
     oracle: int
     static_valid: int
     static_tps: float | None
-    curve: dict[int, float] = field(default_factory=dict)  # row count -> seconds of one forward
+    curve: Curve = field(default_factory=dict)  # (rows, fresh) -> seconds of one forward
 
     @classmethod
     def of(cls, prep: Prepared, timed: list[Timed], plain: Timed | None, traced: list[Result],
-           curve: dict[int, float] | None = None) -> Baseline:
+           curve: Curve | None = None) -> Baseline:
         static, (att, orc) = timed[0], metrics.bound_forwards(traced)
         valid = prep.valid(static.results)
         thresholds = {t.strategy.threshold: t for t in timed if isinstance(t.strategy, Threshold)}
@@ -336,7 +334,7 @@ class Baseline:
 
 def summarise(prep: Prepared, cfg: BenchConfig, timed: list[Timed], plain: Timed | None, traced: list[Result],
               memory_source: str, argv: Sequence[str] | None = None,
-              curve: dict[int, float] | None = None) -> BenchResult:
+              curve: Curve | None = None) -> BenchResult:
     """4. One Row per timed setting (static first) and the run's meta."""
     base = Baseline.of(prep, timed, plain, traced, curve)
     scores = Scores(prep)
@@ -421,13 +419,18 @@ def run_meta(prep: Prepared, cfg: BenchConfig, argv: Sequence[str] | None, memor
     }
 
 
-def cost_meta(curve: dict[int, float]) -> dict[str, Any] | None:
+def cost_meta(curve: Curve) -> dict[str, Any] | None:
     """The run's cost curve as ``meta`` records it (None when it was not timed)."""
     if not curve:
         return None
-    return {"ms_per_forward": {str(r): round(1000 * t, 4) for r, t in sorted(curve.items())},
+
+    def ms(fresh: bool) -> dict[str, float]:
+        return {str(r): round(1000 * t, 4) for (r, f), t in sorted(curve.items()) if f == fresh}
+
+    return {"ms_per_forward": ms(False), "ms_per_forward_with_block": ms(True),
             "what": "median wall time of one plain forward over one block (prefix cached when the model keeps "
-                    f"a cache), {CURVE_REPEATS} calls per row count, timed after the decodes in this process",
+                    f"a cache; with_block: it also computes the finished block before it), {CURVE_REPEATS} calls "
+                    "per row count, timed after the decodes in this process",
             "predicted_speedup": "(sum_static cost(rows) / static valid tokens) / "
                                  "(sum_setting cost(rows) / setting valid tokens), sums over each run's forwards"}
 
