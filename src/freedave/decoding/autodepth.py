@@ -5,7 +5,9 @@ online as ``a + b * rows`` from the rounds this run has made, so a depth's overh
 forward counts too. Depth 1 is a candidate: a round of one draft is one static step per forward,
 which is what the policy picks when drafting does not pay. Gain: the expected tokens a prompt commits with depth d,
 ``E[min(r, d)]``, from the chains observed so far (a chain that filled every draft only says
-r >= d, so it counts as d + 1: a little optimism that lets the chooser try deeper drafts).
+r >= d, so it counts as d + 1: a little optimism that lets the chooser try deeper drafts). A round
+of one draft says nothing about the reach (its one draft is always right), so it adds no chain;
+while depth 1 is the choice, one round in ``PROBE`` drafts ``PROBE_DEPTH`` deep to keep learning.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Protocol
 CANDIDATES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 WARMUP = (4, 8, 16, 2)  # depths tried first, to learn the cost slope and the acceptance
 REDECIDE = 16  # rounds between two decisions
+PROBE, PROBE_DEPTH = 64, 4  # at depth 1: one round in PROBE drafts PROBE_DEPTH deep
 
 
 class DepthPolicy(Protocol):
@@ -65,6 +68,8 @@ class AutoDepth:
         # re-decide every REDECIDE rounds: the choice is cheap but not free next to a ~2 ms forward
         if self._choice is None or self.rounds - self._decided_at >= REDECIDE or prompts != self._prompts:
             self._choice, self._decided_at, self._prompts = self._decide(prompts), self.rounds, prompts
+        if self._choice == 1 and self.rounds % PROBE == PROBE - 1:
+            return PROBE_DEPTH
         return self._choice
 
     def _decide(self, prompts: int) -> int:
@@ -83,7 +88,8 @@ class AutoDepth:
         self.rounds += 1
         self.cost.append((rows, seconds))
         for j, n in zip(accepted, drafted, strict=True):
-            self.chains.append(j + 1.0 if j >= n else float(j))
+            if n > 1:  # one draft is always accepted: it says nothing about the reach
+                self.chains.append(j + 1.0 if j >= n else float(j))
 
     def _fit(self) -> tuple[float, float]:
         pts = self.cost[-64:]
