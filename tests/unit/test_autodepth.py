@@ -32,7 +32,7 @@ MEASURED = {1: 1.43, 2: 1.66, 4: 2.02, 8: 2.85, 16: 4.50}
 def curve_ms(rows: int) -> float:
     """Piecewise-linear in rows through MEASURED (extrapolated past 16 with the last slope)."""
     pts = sorted(MEASURED.items())
-    for (r0, t0), (r1, t1) in zip(pts, pts[1:]):
+    for (r0, t0), (r1, t1) in zip(pts, pts[1:], strict=False):
         if rows <= r1 or r1 == pts[-1][0]:
             return t0 + (t1 - t0) * (rows - r0) / (r1 - r0)
     raise AssertionError
