@@ -77,13 +77,15 @@ def _sync(device: str) -> None:
 
 def measure_curve(
     den: Any, prompt: Sequence[int], block_size: int, gen_length: int, rows: Sequence[int], *,
-    repeats: int = 15, window_blocks: int = 1, fresh: bool = False, device: str = "cpu",
+    repeats: int = 15, window_blocks: int = 1, fresh: bool = False, passes: int = 3, device: str = "cpu",
 ) -> dict[int, float]:
     """Median seconds of one forward of ``r`` rows (each ``r`` in ``rows``) over ``window_blocks``
     blocks of a canvas of ``prompt`` + ``gen_length`` positions, the blocks before the window
     finished (cached when the denoiser keeps a cache; with ``fresh``, the block just before the
-    window is not cached yet: the forward computes it too). Row counts are timed round-robin, so a
-    slow spell of a shared machine falls on all of them alike."""
+    window is not cached yet: the forward computes it too). Each row count is timed in bursts of
+    back-to-back calls, as a decoder makes them (a call right after a wider one runs slower, its
+    caches cold); ``passes`` rounds of bursts over all row counts spread a slow spell of a shared
+    machine over all of them. The median of ``repeats`` timed calls per row count."""
     p, bs = len(prompt), block_size
     start = p + bs if gen_length >= 2 * bs else p  # a finished block before the window, when there is room
     end = min(p + gen_length, start + window_blocks * bs)
@@ -94,18 +96,21 @@ def measure_curve(
     for r in rows:  # warm-up; it also fills each cache with everything before the window
         den.logits([Query(x.repeat(r, 1), p, bs, start, end, caches[r])])
     times: dict[int, list[float]] = {r: [] for r in rows}
-    for _ in range(repeats):
+    burst = max(1, repeats // passes)
+    for _ in range(passes):
         for r in rows:
-            if fresh:  # a cache that holds the prompt only (nothing when the window starts there)
-                caches[r] = den.new_cache()
-                if start > p:
-                    den.logits([Query(x.unsqueeze(0), p, bs, p, start, caches[r])])
-            q = Query(x.repeat(r, 1), p, bs, start, end, caches[r])
-            _sync(device)
-            t0 = time.perf_counter()
-            den.logits([q])
-            _sync(device)
-            times[r].append(time.perf_counter() - t0)
+            for i in range(burst + 1):  # the first call of a burst is untimed: other shapes ran before it
+                if fresh:  # a cache that holds the prompt only (nothing when the window starts there)
+                    caches[r] = den.new_cache()
+                    if start > p:
+                        den.logits([Query(x.unsqueeze(0), p, bs, p, start, caches[r])])
+                q = Query(x.repeat(r, 1), p, bs, start, end, caches[r])
+                _sync(device)
+                t0 = time.perf_counter()
+                den.logits([q])
+                _sync(device)
+                if i:
+                    times[r].append(time.perf_counter() - t0)
     return {r: statistics.median(t) for r, t in times.items()}
 
 
