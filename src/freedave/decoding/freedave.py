@@ -90,10 +90,13 @@ def default_policy(strategy: FreeDave | FreeDaveThreshold) -> DepthPolicy:
 
 
 def forward(denoiser: Denoiser, canvases: Sequence[Canvas], cfg: DecodeConfig) -> dict[int, Scorer]:
-    """One batched plain forward at each canvas's state (with lookahead); none for no canvas."""
+    """One batched plain forward at each canvas's state; none for no canvas. It asks for the next
+    block's logits only where the active block is partly decoded: drafts from an all-mask block
+    (every first forward) reach its edge only when they are as many as its size, and the wider
+    window costs about a fifth of a forward."""
     if not canvases:
         return {}
-    jobs = [(c, [c.x], True) for c in canvases]
+    jobs = [(c, [c.x], not _all_masked(c)) for c in canvases]
     return {c.index: s for c, (s,) in zip(canvases, call_model(denoiser, jobs, cfg), strict=True)}
 
 
@@ -174,6 +177,14 @@ def _lookahead(rows: list[Tensor], c: Canvas, depth: int) -> bool:
         if start is None or vals[start : start + c.layout.block_size].count(c.layout.mask_id) >= reach:
             return False
     return True
+
+
+def _all_masked(c: Canvas) -> bool:
+    """Whether the canvas's active block is still all masks."""
+    vals = c.x.tolist()
+    start = c.layout.active_start(vals)
+    block = vals[start : start + c.layout.block_size] if start is not None else []
+    return all(t == c.layout.mask_id for t in block)
 
 
 def _covers(scorer: Scorer, c: Canvas) -> bool:
