@@ -1,4 +1,4 @@
-from freedave.decoding.autodepth import PROBE_DEPTH, WARMUP, AutoDepth
+from freedave.decoding.autodepth import PROBE_DEPTH, WARMUP, AutoDepth, expected_tokens
 
 
 def test_warmup_then_prefers_deep_drafts_when_forwards_are_flat():
@@ -73,3 +73,13 @@ def test_switches_to_one_when_chains_collapse():
 def test_a_probe_at_depth_one_finds_chains_that_grew():
     picks = simulate(lambda i: 1 if i < 100 else 6, rounds=400)
     assert picks[99] == 1 and min(picks[-32:]) > 1
+
+
+def test_expected_tokens_reads_cut_and_complete_chains():
+    # every chain cut at 2: E[min(r, d)] = min(2, d)
+    assert expected_tokens([(2, False)] * 5, 4) == [0.0, 1.0, 2.0, 2.0, 2.0]
+    # half end at 1, half took all 3 drafts (r >= 3): P(r >= 2) = P(r >= 3) = 0.5, and with no
+    # chain ever cut past 1, the estimate stays 0.5 beyond
+    assert expected_tokens([(1, False), (3, True)] * 4, 5) == [0.0, 1.0, 1.5, 2.0, 2.5, 3.0]
+    # no chain seen: every draft counts
+    assert expected_tokens([], 3) == [0.0, 1.0, 2.0, 3.0]

@@ -1,17 +1,18 @@
 """Adaptive draft depth: pick d per round to maximise expected tokens per second.
 
 Cost: the wall time of a whole round (drafting, the verification forward, acceptance), fitted
-online as ``a + b * rows`` from the rounds this run has made, so a depth's overhead outside the
-forward counts too. Depth 1 is a candidate: a round of one draft is one static step per forward,
-which is what the policy picks when drafting does not pay. Gain: the expected tokens a prompt commits with depth d,
-``E[min(r, d)]``, from the chains observed so far (a chain that filled every draft only says
-r >= d, so it counts as d + 1: a little optimism that lets the chooser try deeper drafts). A round
-of one draft says nothing about the reach (its one draft is always right), so it adds no chain;
-while depth 1 is the choice, one round in ``PROBE`` drafts ``PROBE_DEPTH`` deep to keep learning.
+as ``a + b * rows`` through the median time of each row count, so a depth's overhead outside the
+forward counts too. Gain: the expected tokens a prompt commits with depth d, ``E[min(r, d)]``,
+estimated from the chains seen so far (``expected_tokens``: a chain that took every draft only says
+r >= its length). Depth 1 is a candidate: one draft per round is one static step per forward, the
+choice when drafting does not pay. A round of one draft says nothing about the reach (its one
+draft is always right), so it adds no chain; while depth 1 is the choice, one round in ``PROBE``
+drafts ``PROBE_DEPTH`` deep to keep learning.
 """
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -55,8 +56,8 @@ class AutoDepth:
     """``draft_depth="auto"``: the depth with the best expected tokens per second (see above)."""
 
     candidates: tuple[int, ...] = CANDIDATES
-    cost: list[tuple[int, float]] = field(default_factory=list)  # (rows, seconds) per forward
-    chains: list[float] = field(default_factory=list)  # observed (or censored, counted as j + 1) reach per round
+    cost: list[tuple[int, float]] = field(default_factory=list)  # (rows, seconds) per round
+    chains: list[tuple[int, bool]] = field(default_factory=list)  # (accepted, every draft accepted) per prompt
     rounds: int = 0
     _choice: int | None = None
     _decided_at: int = 0
@@ -74,30 +75,54 @@ class AutoDepth:
 
     def _decide(self, prompts: int) -> int:
         a, b = self._fit()
-        recent = self.chains[-256:]
+        gain = expected_tokens(self.chains[-256:], max(self.candidates))
         best, best_rate = self.candidates[0], -1.0
         for d in self.candidates:
-            gain = sum(min(r, d) for r in recent) / max(len(recent), 1)
-            rate = gain / (a + b * d * prompts)
+            rate = gain[d] / (a + b * d * prompts)
             if rate > best_rate:
                 best, best_rate = d, rate
         return best
 
     def observe(self, rows: int, seconds: float, accepted: list[int], drafted: list[int]) -> None:
-        """One verification forward over ``rows`` rows; per prompt the chain length and drafts."""
+        """One round: ``rows`` rows verified in ``seconds``; per prompt the chain length and drafts."""
         self.rounds += 1
         self.cost.append((rows, seconds))
         for j, n in zip(accepted, drafted, strict=True):
             if n > 1:  # one draft is always accepted: it says nothing about the reach
-                self.chains.append(j + 1.0 if j >= n else float(j))
+                self.chains.append((j, j >= n))
 
     def _fit(self) -> tuple[float, float]:
-        pts = self.cost[-64:]
-        n = len(pts)
-        mx = sum(r for r, _ in pts) / n
-        my = sum(t for _, t in pts) / n
+        """``a + b * rows`` through the median seconds of each row count (its last 32 rounds), so a
+        slow spell of a shared machine moves one point, not the line."""
+        by_rows: dict[int, list[float]] = {}
+        for r, t in reversed(self.cost):
+            if len(by_rows.setdefault(r, [])) < 32:
+                by_rows[r].append(t)
+        pts = [(r, statistics.median(ts)) for r, ts in by_rows.items()]
+        mx = sum(r for r, _ in pts) / len(pts)
+        my = sum(t for _, t in pts) / len(pts)
         var = sum((r - mx) ** 2 for r, _ in pts)
         b = sum((r - mx) * (t - my) for r, t in pts) / var if var > 0 else 0.0
         b = max(b, 1e-9)
         a = max(my - b * mx, 1e-9)
         return a, b
+
+
+def expected_tokens(chains: list[tuple[int, bool]], depth: int) -> list[float]:
+    """``E[min(r, d)]`` for ``d = 0 .. depth``: the tokens a round with d drafts commits, from
+    observed chains (Kaplan-Meier). A chain of j < n drafts says r = j; one that took every draft
+    says only r >= j. Past the longest observed chain the last hazard carries on, which lets the
+    chooser try deeper drafts when the chains it saw were rarely cut."""
+    events, full = [0] * (depth + 2), [0] * (depth + 2)
+    for j, complete in chains:
+        (full if complete else events)[min(j, depth + 1)] += 1
+    out, surv, hazard = [0.0], 1.0, 0.0
+    at_risk = len(chains)  # chains with r >= k: none ended before k
+    for k in range(1, depth + 1):
+        out.append(out[-1] + surv)  # P(r >= k)
+        censored_here = full[k]  # known only r >= k: not at risk of ending at k
+        if at_risk - censored_here > 0:
+            hazard = events[k] / (at_risk - censored_here)
+        surv *= 1 - hazard
+        at_risk -= events[k] + full[k]
+    return out
