@@ -92,17 +92,19 @@ class AutoDepth:
                 self.chains.append((j, j >= n))
 
     def _fit(self) -> tuple[float, float]:
-        """``a + b * rows`` through the median seconds of each row count (its last 32 rounds), so a
-        slow spell of a shared machine moves one point, not the line."""
+        """``a + b * rows`` through the median seconds of each row count (its last 32 rounds),
+        weighted by how many rounds each median has: a slow spell of a shared machine moves one
+        point, and a row count seen once (a warm-up round) cannot tilt the line."""
         by_rows: dict[int, list[float]] = {}
         for r, t in reversed(self.cost):
             if len(by_rows.setdefault(r, [])) < 32:
                 by_rows[r].append(t)
-        pts = [(r, statistics.median(ts)) for r, ts in by_rows.items()]
-        mx = sum(r for r, _ in pts) / len(pts)
-        my = sum(t for _, t in pts) / len(pts)
-        var = sum((r - mx) ** 2 for r, _ in pts)
-        b = sum((r - mx) * (t - my) for r, t in pts) / var if var > 0 else 0.0
+        pts = [(r, statistics.median(ts), len(ts)) for r, ts in by_rows.items()]
+        n = sum(w for _, _, w in pts)
+        mx = sum(r * w for r, _, w in pts) / n
+        my = sum(t * w for _, t, w in pts) / n
+        var = sum(w * (r - mx) ** 2 for r, _, w in pts)
+        b = sum(w * (r - mx) * (t - my) for r, t, w in pts) / var if var > 0 else 0.0
         b = max(b, 1e-9)
         a = max(my - b * mx, 1e-9)
         return a, b
