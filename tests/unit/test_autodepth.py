@@ -1,3 +1,4 @@
+from freedave.decoding.autodepth import MEASURED as MEASURED_ROUNDS
 from freedave.decoding.autodepth import PROBE_DEPTH, WARMUP, AutoDepth, expected_tokens
 
 
@@ -38,14 +39,14 @@ def curve_ms(rows: int) -> float:
     raise AssertionError
 
 
-def simulate(reach, rounds: int = 120, overhead_ms: float = 0.0) -> list[int]:
-    """Feed an AutoDepth ``rounds`` rounds of one prompt: a round at depth d costs the curve at d
-    rows (+ ``overhead_ms``) and accepts min(reach(i), d) drafts. Returns the depths it picked."""
+def simulate(reach, rounds: int = 120, cost_ms=curve_ms) -> list[int]:
+    """Feed an AutoDepth ``rounds`` rounds of one prompt: a round at depth d costs ``cost_ms(d)``
+    and accepts min(reach(i), d) drafts. Returns the depths it picked."""
     policy, picks = AutoDepth(), []
     for i in range(rounds):
         d = policy.pick(1)
         picks.append(d)
-        policy.observe(d, (curve_ms(d) + overhead_ms) / 1000, [min(reach(i), d)], [d])
+        policy.observe(d, cost_ms(d) / 1000, [min(reach(i), d)], [d])
     return picks
 
 
@@ -83,3 +84,11 @@ def test_expected_tokens_reads_cut_and_complete_chains():
     assert expected_tokens([(1, False), (3, True)] * 4, 5) == [0.0, 1.0, 1.5, 2.0, 2.5, 3.0]
     # no chain seen: every draft counts
     assert expected_tokens([], 3) == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_a_depth_that_measures_slower_than_the_model_says_is_left():
+    # rounds of 5-7 rows hit a slow path the linear cost model cannot see: 5 ms more
+    picks = simulate(lambda i: 6, rounds=300, cost_ms=lambda d: curve_ms(d) + (5.0 if 5 <= d <= 7 else 0.0))
+    after = picks[len(WARMUP) :]
+    assert after[0] == 6  # the model's choice...
+    assert after.count(6) <= 3 * MEASURED_ROUNDS and set(after[-64:]) == {8}  # ...until its measured rate says otherwise

@@ -7,7 +7,9 @@ estimated from the chains seen so far (``expected_tokens``: a chain that took ev
 r >= its length). Depth 1 is a candidate: one draft per round is one static step per forward, the
 choice when drafting does not pay. A round of one draft says nothing about the reach (its one
 draft is always right), so it adds no chain; while depth 1 is the choice, one round in ``PROBE``
-drafts ``PROBE_DEPTH`` deep to keep learning.
+drafts ``PROBE_DEPTH`` deep to keep learning. Once a depth has run ``MEASURED`` rounds, its own
+measured steps per second replace the model's estimate (the model guides where to try next; what a
+depth really delivers, with every extra forward and the work around it, decides).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ CANDIDATES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 WARMUP = (4, 8, 16, 2)  # depths tried first, to learn the cost slope and the acceptance
 REDECIDE = 16  # rounds between two decisions
 PROBE, PROBE_DEPTH = 64, 4  # at depth 1: one round in PROBE drafts PROBE_DEPTH deep
+MEASURED = 32  # rounds at a depth after which its measured rate replaces the model's
 
 
 class DepthPolicy(Protocol):
@@ -58,12 +61,19 @@ class AutoDepth:
     candidates: tuple[int, ...] = CANDIDATES
     cost: list[tuple[int, float]] = field(default_factory=list)  # (rows, seconds) per round
     chains: list[tuple[int, bool]] = field(default_factory=list)  # (accepted, every draft accepted) per prompt
+    # (depth, prompts) -> (base steps committed, seconds) of the rounds run at that depth
+    measured: dict[tuple[int, int], list[tuple[int, float]]] = field(default_factory=dict)
     rounds: int = 0
+    _picked: tuple[int, int] = (0, 0)
     _choice: int | None = None
     _decided_at: int = 0
     _prompts: int = 0
 
     def pick(self, prompts: int) -> int:
+        self._picked = (self._depth(prompts), prompts)
+        return self._picked[0]
+
+    def _depth(self, prompts: int) -> int:
         if self.rounds < len(WARMUP):
             return WARMUP[self.rounds]
         # re-decide every REDECIDE rounds: the choice is cheap but not free next to a ~2 ms forward
@@ -74,11 +84,17 @@ class AutoDepth:
         return self._choice
 
     def _decide(self, prompts: int) -> int:
+        """The depth with the best steps per second: measured where this depth ran ``MEASURED``
+        rounds recently (which corrects what the model gets wrong), from the model elsewhere."""
         a, b = self._fit()
         gain = expected_tokens(self.chains[-256:], max(self.candidates))
         best, best_rate = self.candidates[0], -1.0
         for d in self.candidates:
-            rate = gain[d] / (a + b * d * prompts)
+            seen = self.measured.get((d, prompts), [])[-4 * MEASURED :]
+            if len(seen) >= MEASURED:
+                rate = sum(n for n, _ in seen) / sum(t for _, t in seen) / prompts
+            else:
+                rate = gain[d] / (a + b * d * prompts)
             if rate > best_rate:
                 best, best_rate = d, rate
         return best
@@ -87,6 +103,7 @@ class AutoDepth:
         """One round: ``rows`` rows verified in ``seconds``; per prompt the chain length and drafts."""
         self.rounds += 1
         self.cost.append((rows, seconds))
+        self.measured.setdefault(self._picked, []).append((sum(accepted), seconds))
         for j, n in zip(accepted, drafted, strict=True):
             if n > 1:  # one draft is always accepted: it says nothing about the reach
                 self.chains.append((j, j >= n))
@@ -96,7 +113,7 @@ class AutoDepth:
         weighted by how many rounds each median has: a slow spell of a shared machine moves one
         point, and a row count seen once (a warm-up round) cannot tilt the line."""
         by_rows: dict[int, list[float]] = {}
-        for r, t in reversed(self.cost):
+        for r, t in reversed(self.cost[-1024:]):
             if len(by_rows.setdefault(r, [])) < 32:
                 by_rows[r].append(t)
         pts = [(r, statistics.median(ts), len(ts)) for r, ts in by_rows.items()]
