@@ -22,7 +22,7 @@ from collections import defaultdict
 import torch
 
 import freedave
-from freedave.decoding import DecodeConfig, common, decode, loop, steps
+from freedave.decoding import AutoDepth, DecodeConfig, common, decode, loop, steps
 from freedave.decoding import freedave as fd
 from freedave.decoding.config import FreeDave, Static
 from freedave.tasks import get_task
@@ -77,8 +77,9 @@ def main() -> None:
     cfg = DecodeConfig(max_new_tokens=int(getattr(task, "max_new_tokens", 64)), block_size=m.block_size or 16)
     depth = args.draft_depth if args.draft_depth == "auto" else int(args.draft_depth)
     strategy = Static() if args.strategy == "static" else FreeDave(depth)
+    kw = {"policy": AutoDepth()} if depth == "auto" else {}  # one learner for the run, as the bench keeps
     with torch.no_grad():
-        decode(m.denoiser, prompts[:1], cfg, strategy)  # warm-up, untimed
+        decode(m.denoiser, prompts[:1], cfg, strategy, **kw)  # warm-up, untimed
         if not args.cprofile:
             instrument(m.denoiser)
         prof = cProfile.Profile() if args.cprofile else None
@@ -89,7 +90,7 @@ def main() -> None:
             t0 = time.perf_counter()
             if prof is not None:
                 prof.enable()
-            res = [r for p in prompts for r in decode(m.denoiser, [p], cfg, strategy)]
+            res = [r for p in prompts for r in decode(m.denoiser, [p], cfg, strategy, **kw)]
             if prof is not None:
                 prof.disable()
             wall = time.perf_counter() - t0

@@ -15,12 +15,13 @@ depth really delivers, with every extra forward and the work around it, decides)
 from __future__ import annotations
 
 import statistics
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
 CANDIDATES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 WARMUP = (4, 8, 16, 2)  # depths tried first, to learn the cost slope and the acceptance
-REDECIDE = 16  # rounds between two decisions
+REDECIDE = 32  # rounds between two decisions
 PROBE, PROBE_DEPTH = 64, 4  # at depth 1: one round in PROBE drafts PROBE_DEPTH deep
 MEASURED = 32  # rounds at a depth after which its measured rate replaces the model's
 
@@ -63,6 +64,7 @@ class AutoDepth:
     chains: list[tuple[int, bool]] = field(default_factory=list)  # (accepted, every draft accepted) per prompt
     # (depth, prompts) -> (base steps committed, seconds) of the rounds run at that depth
     measured: dict[tuple[int, int], list[tuple[int, float]]] = field(default_factory=dict)
+    _recent: dict[int, deque[float]] = field(default_factory=dict)  # rows -> seconds of its last 32 rounds
     rounds: int = 0
     _picked: tuple[int, int] = (0, 0)
     _choice: int | None = None
@@ -103,6 +105,7 @@ class AutoDepth:
         """One round: ``rows`` rows verified in ``seconds``; per prompt the chain length and drafts."""
         self.rounds += 1
         self.cost.append((rows, seconds))
+        self._recent.setdefault(rows, deque(maxlen=32)).append(seconds)
         self.measured.setdefault(self._picked, []).append((sum(accepted), seconds))
         for j, n in zip(accepted, drafted, strict=True):
             if n > 1:  # one draft is always accepted: it says nothing about the reach
@@ -112,11 +115,7 @@ class AutoDepth:
         """``a + b * rows`` through the median seconds of each row count (its last 32 rounds),
         weighted by how many rounds each median has: a slow spell of a shared machine moves one
         point, and a row count seen once (a warm-up round) cannot tilt the line."""
-        by_rows: dict[int, list[float]] = {}
-        for r, t in reversed(self.cost[-1024:]):
-            if len(by_rows.setdefault(r, [])) < 32:
-                by_rows[r].append(t)
-        pts = [(r, statistics.median(ts), len(ts)) for r, ts in by_rows.items()]
+        pts = [(r, statistics.median(ts), len(ts)) for r, ts in self._recent.items()]
         n = sum(w for _, _, w in pts)
         mx = sum(r * w for r, _, w in pts) / n
         my = sum(t * w for _, t, w in pts) / n
