@@ -87,19 +87,22 @@ class AutoDepth:
 
     def _decide(self, prompts: int) -> int:
         """The depth with the best steps per second: measured where this depth ran ``MEASURED``
-        rounds recently (which corrects what the model gets wrong), from the model elsewhere."""
+        rounds recently (which corrects what the model gets wrong), from the model for the depths
+        next to the best measured one (so exploring moves one candidate at a time)."""
+        rates = {}
+        for d in self.candidates:
+            seen = self.measured.get((d, prompts), [])[-2 * MEASURED :]
+            if len(seen) >= MEASURED:
+                rates[d] = sum(n for n, _ in seen) / sum(t for _, t in seen) / prompts
+        near = self.candidates
+        if rates:
+            k = self.candidates.index(max(rates, key=rates.__getitem__))
+            near = self.candidates[max(k - 1, 0) : k + 2]
         a, b = self._fit()
         gain = expected_tokens(self.chains[-256:], max(self.candidates))
-        best, best_rate = self.candidates[0], -1.0
-        for d in self.candidates:
-            seen = self.measured.get((d, prompts), [])[-4 * MEASURED :]
-            if len(seen) >= MEASURED:
-                rate = sum(n for n, _ in seen) / sum(t for _, t in seen) / prompts
-            else:
-                rate = gain[d] / (a + b * d * prompts)
-            if rate > best_rate:
-                best, best_rate = d, rate
-        return best
+        for d in near:
+            rates.setdefault(d, gain[d] / (a + b * d * prompts))
+        return max(sorted(rates), key=rates.__getitem__)  # ties: the shallower depth
 
     def observe(self, rows: int, seconds: float, accepted: list[int], drafted: list[int]) -> None:
         """One round: ``rows`` rows verified in ``seconds``; per prompt the chain length and drafts."""
