@@ -77,7 +77,7 @@ def _sync(device: str) -> None:
 
 def measure_curve(
     den: Any, prompt: Sequence[int], block_size: int, gen_length: int, rows: Sequence[int], *,
-    repeats: int = 15, window_blocks: int = 1, fresh: bool = False, passes: int = 3, device: str = "cpu",
+    repeats: int = 20, window_blocks: int = 1, fresh: bool = False, passes: int = 5, device: str = "cpu",
 ) -> dict[int, float]:
     """Median seconds of one forward of ``r`` rows (each ``r`` in ``rows``) over ``window_blocks``
     blocks of a canvas of ``prompt`` + ``gen_length`` positions, the blocks before the window

@@ -263,7 +263,7 @@ def time_settings(prep: Prepared, cfg: BenchConfig, bar: Any) -> tuple[list[Time
     return timed, plain, memory.source
 
 
-CURVE_REPEATS = 15
+CURVE_REPEATS = 20
 
 
 def time_curve(prep: Prepared, cfg: BenchConfig, timed: Sequence[Timed]) -> Curve:

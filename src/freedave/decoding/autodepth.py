@@ -91,7 +91,7 @@ class AutoDepth:
         next to the best measured one (so exploring moves one candidate at a time)."""
         rates = {}
         for d in self.candidates:
-            seen = self.measured.get((d, prompts), [])[-2 * MEASURED :]
+            seen = self.measured.get((d, prompts), [])[-4 * MEASURED :]
             if len(seen) >= MEASURED:
                 rates[d] = sum(n for n, _ in seen) / sum(t for _, t in seen) / prompts
         near = self.candidates
