@@ -12,61 +12,45 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
 
 import freedave
-from freedave.decoding.protocol import Query
-
-
-def synchronize(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+from freedave.bench.cost import measure_curve
 
 
 def measure(m: freedave.Loaded, rows: list[int], repeats: int, device: str = "cpu") -> dict:
-    """Median ms of one forward per row count: cached 1-block window, cached 2-block, uncached."""
+    """Median ms of one forward per row count: cached 1-block window, cached 2-block, uncached
+    (each timed by ``freedave.bench.cost.measure_curve``, the cost curve ``freedave bench`` times)."""
     den, bs = m.denoiser, m.block_size or 16
     prompt = m.encode("add 0482+0396") if m.tokenizer is not None else list(range(4, 20))
-    p = len(prompt)
-    length = p + 3 * bs
-    base = torch.tensor(prompt + [den.mask_id] * 3 * bs)
-    base[p : p + bs] = torch.tensor(m.encode("2+6+0=08 8+9+0=17")[:bs]) if m.tokenizer is not None else 5
-    base = base.to(device)
-    start = p + bs  # second block active; the first is finished (cached, or recomputed uncached)
 
-    def one(rows: int, cached: bool, window_blocks: int) -> float:
-        x = base.repeat(rows, 1)
-        end = min(length, start + window_blocks * bs)
-        times = []
-        for i in range(repeats + 3):
-            cache = den.new_cache() if cached else None
-            if cache is not None:  # prefill prompt + first block outside the timed call
-                den.logits([Query(x[:1], p, bs, start, start + bs, cache)])
-            synchronize(device)
-            t0 = time.perf_counter()
-            den.logits([Query(x, p, bs, start, end, cache)])
-            synchronize(device)
-            if i >= 3:
-                times.append(time.perf_counter() - t0)
-        return statistics.median(times) * 1000
+    def curve(den, window_blocks: int) -> dict[int, float]:  # noqa: ANN001
+        return measure_curve(den, prompt, bs, 3 * bs, rows, repeats=repeats, window_blocks=window_blocks, device=device)
 
-    table = []
-    for r in rows:
-        table.append({
-            "rows": r,
-            "cached_window1_ms": one(r, True, 1),
-            "cached_window2_ms": one(r, True, 2),
-            "uncached_window2_ms": one(r, False, 2),
-        })
+    w1, w2 = curve(den, 1), curve(den, 2)
+    uncached = curve(_Uncached(den), 2)
+    table = [{"rows": r, "cached_window1_ms": 1000 * w1[r], "cached_window2_ms": 1000 * w2[r],
+              "uncached_window2_ms": 1000 * uncached[r]} for r in rows]
     base1 = table[0]["cached_window1_ms"]
     for row in table:
         row["ratio_vs_static"] = row["cached_window1_ms"] / base1
-    return {"model": str(m.path), "block_size": bs, "prompt_len": p, "threads": torch.get_num_threads(),
+    return {"model": str(m.path), "block_size": bs, "prompt_len": len(prompt), "threads": torch.get_num_threads(),
             "machine": platform.processor() or platform.machine(), "device": device, "rows": table}
+
+
+class _Uncached:
+    """The denoiser without its cache: every forward recomputes the prompt and finished blocks."""
+
+    def __init__(self, den) -> None:  # noqa: ANN001
+        self.den, self.mask_id = den, den.mask_id
+
+    def new_cache(self) -> None:
+        return None
+
+    def logits(self, queries):  # noqa: ANN001, ANN201
+        return self.den.logits(queries)
 
 
 def markdown(out: dict) -> str:

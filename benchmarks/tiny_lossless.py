@@ -14,9 +14,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from freedave.decoding import (  # noqa: E402
+    DecodeConfig,
+    FreeDave,
+    attainable_nfe,
+    decode_freedave,
+    decode_static,
+    oracle_nfe,
+)
 from helpers import tiny_denoiser  # noqa: E402
-
-from freedave.decoding import DecodeConfig, FreeDave, attainable_nfe, decode_freedave, decode_static, oracle_nfe  # noqa: E402
 
 
 def main() -> None:

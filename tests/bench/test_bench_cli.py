@@ -14,7 +14,7 @@ from freedave.cli import main
 ROW_FIELDS = {
     "strategy", "draft_depth", "threshold", "task", "n", "accuracy", "tokens_per_second", "tokens_per_nfe",
     "nfe_per_problem", "exact_match_vs_static", "optimal_tokens_per_nfe", "speedup_vs_static", "peak_memory_mb",
-    "seconds",
+    "seconds", "predicted_speedup", "efficiency", "rows_per_forward", "forward_share",
 }
 META_FIELDS = {"command", "model", "task", "versions", "cpu", "gpu", "threads", "date"}
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -53,6 +53,19 @@ def test_quick_sweep_shape_and_exactness(quick_run):
         assert r["tokens_per_nfe"] <= r["optimal_tokens_per_nfe"] + 1e-9
     assert rows[0]["speedup_vs_static"] == pytest.approx(1.0)
     assert result["meta"]["trace_matches_static"] == 1.0
+
+
+def test_quick_predicts_each_setting_from_the_runs_cost_curve(quick_run):
+    _, result = quick_run
+    rows, curve = result["rows"], result["meta"]["cost_curve"]["ms_per_forward"]
+    assert rows[0]["predicted_speedup"] == pytest.approx(1.0) and rows[0]["rows_per_forward"] == 1.0
+    for r in rows:
+        assert r["efficiency"] == pytest.approx(r["speedup_vs_static"] / r["predicted_speedup"])
+        assert 0 < r["forward_share"] <= 1
+    for r in (r for r in rows if r["strategy"] == "freedave"):
+        assert 1 <= r["rows_per_forward"] <= r["draft_depth"]
+    # every row count a forward used was timed (static's 1 row up to the deepest draft)
+    assert "1" in curve and max(int(k) for k in curve) <= max(r["draft_depth"] for r in rows if r["draft_depth"])
 
 
 def test_fixed_depth_settings_draft_at_their_own_depth(quick_run):

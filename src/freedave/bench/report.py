@@ -24,6 +24,8 @@ COLUMNS = [  # (header, Row field, format)
     ("exact vs static", "exact_match_vs_static", "{:.3f}"),
     ("bound tokens/NFE", "optimal_tokens_per_nfe", "{:.2f}"),
     ("speedup", "speedup_vs_static", "{:.2f}×"),
+    ("predicted", "predicted_speedup", "{:.2f}×"),
+    ("efficiency", "efficiency", "{:.2f}"),
     ("peak MB", "peak_memory_mb", "{:.0f}"),
     ("seconds", "seconds", "{:.2f}"),
 ]
@@ -71,7 +73,7 @@ ran in one process on the same {m['n_problems']} prompts after an untimed warm-u
 timed. Static decoding is the reference for `exact vs static`, `speedup` and the bound; `bound
 tokens/NFE` is the attainable optimal path computed from a traced static run (oracle M\\*:
 {_fmt(result.rows[0].oracle_tokens_per_nfe)} tokens/NFE). Peak memory: {m['memory_source']}.
-
+{curve_note(m)}
 {slower_note(result)}{kind_table(result)}## Command
 
 ```bash
@@ -92,6 +94,18 @@ tokens/NFE` is the attainable optimal path computed from a traced static run (or
 ![draft-depth sweep]({PLOTS['draft_depth_sweep']})
 ![tokens accepted per forward]({PLOTS['accepted_histogram']})
 """
+
+
+def curve_note(meta: dict) -> str:
+    """How ``predicted`` and ``efficiency`` were computed, with the run's cost curve."""
+    curve = meta.get("cost_curve")
+    if not curve:
+        return ""
+    ms = ", ".join(f"{r} → {v:.2f}" for r, v in curve["ms_per_forward"].items())
+    block = ", ".join(f"{r} → {v:.2f}" for r, v in curve.get("ms_per_forward_with_block", {}).items())
+    return (f"`predicted` is the speed-up over static that the forwards alone predict: {curve['predicted_speedup']}, "
+            f"with cost(rows) the {curve['what']} (rows → ms: {ms}; with a block to cache: {block}). "
+            "`efficiency` = `speedup` / `predicted`.\n")
 
 
 def slower_note(result: BenchResult) -> str:

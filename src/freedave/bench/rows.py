@@ -56,6 +56,12 @@ class Row:
     exact_match_vs_uncached_static: float
     model_calls: int = 0  # denoiser calls (== nfe unless an approximate cache refresh was a pass of its own)
     compile: bool | None = None  # the forward ran torch.compile'd (--compile)
+    # the speed-up over static this run's forwards alone predict, from the cost curve timed in the
+    # run (see freedave.bench.cost); efficiency = speedup_vs_static / predicted_speedup
+    predicted_speedup: float | None = None
+    efficiency: float | None = None
+    rows_per_forward: float | None = None  # mean rows (drafts) per model call
+    forward_share: float | None = None  # share of the wall time spent inside the model's forward (CPU)
 
     @property
     def label(self) -> str:

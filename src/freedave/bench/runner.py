@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from freedave.bench import metrics, system
+from freedave.bench.cost import Curve, ForwardLog, Forwards, measure_curves, predicted_speedup
 from freedave.bench.rows import BenchResult, Row, setting_label
 from freedave.decoding import AutoDepth, DecodeConfig, Result, Sampling, decode, decode_static
 from freedave.decoding.common import block_layout_of
@@ -153,6 +154,7 @@ class Timed:
     results: list[Result] = field(default_factory=list)
     seconds: float = 0.0
     peak_memory_mb: float = 0.0
+    forwards: Forwards = field(default_factory=Forwards)  # rows per model call, seconds inside the model
 
 
 def label(s: Strategy) -> str:
@@ -242,6 +244,7 @@ def time_settings(prep: Prepared, cfg: BenchConfig, bar: Any) -> tuple[list[Time
         return auto if getattr(s, "draft_depth", None) == AUTO else None
 
     plain = Timed(Static()) if prep.uncached is not None else None
+    logged = ForwardLog(prep.den, timed=not cfg.device.startswith("cuda"))
     if cfg.warmup:
         warm = bar.add_task("warm-up", total=len(settings))
         for s in settings:
@@ -257,15 +260,28 @@ def time_settings(prep: Prepared, cfg: BenchConfig, bar: Any) -> tuple[list[Time
             system.synchronize(cfg.device)
             memory.start()
             t0 = time.perf_counter()
-            den = prep.den if run is not plain else prep.uncached
+            den = logged if run is not plain else prep.uncached
+            logged.into = run.forwards
             run.results += decode(den, group, prep.dcfg, run.strategy, device=cfg.device, first_index=offset,
                                   policy=policy(run.strategy))
             system.synchronize(cfg.device)
             run.seconds += time.perf_counter() - t0
+            logged.into = None
             run.peak_memory_mb = max(run.peak_memory_mb, memory.peak_mb())
             if run is not plain:
                 bar.advance(job, len(group))
     return timed, plain, memory.source
+
+
+CURVE_REPEATS = 20
+
+
+def time_curve(prep: Prepared, cfg: BenchConfig, timed: Sequence[Timed]) -> Curve:
+    """2b. The cost curve of this run: seconds of one plain one-block forward at every row count
+    the timed runs' forwards used, with and without a finished block to cache (see ``bench.cost``)."""
+    keys = {k for run in timed for k in run.forwards.shapes()}
+    return measure_curves(prep.den, prep.prompts[0], prep.dcfg.block_size, prep.dcfg.max_new_tokens, sorted(keys),
+                          repeats=CURVE_REPEATS, device=cfg.device)
 
 
 def trace_bound(prep: Prepared, cfg: BenchConfig, bar: Any) -> list[Result]:
@@ -309,19 +325,28 @@ class Baseline:
     oracle: int
     static_valid: int
     static_tps: float | None
+    curve: Curve = field(default_factory=dict)  # (rows, fresh) -> seconds of one forward
 
     @classmethod
-    def of(cls, prep: Prepared, timed: list[Timed], plain: Timed | None, traced: list[Result]) -> Baseline:
+    def of(cls, prep: Prepared, timed: list[Timed], plain: Timed | None, traced: list[Result],
+           curve: Curve | None = None) -> Baseline:
         static, (att, orc) = timed[0], metrics.bound_forwards(traced)
         valid = prep.valid(static.results)
         thresholds = {t.strategy.threshold: t for t in timed if isinstance(t.strategy, Threshold)}
-        return cls(static, plain, thresholds, att, orc, valid, metrics.ratio(valid, static.seconds))
+        return cls(static, plain, thresholds, att, orc, valid, metrics.ratio(valid, static.seconds), curve or {})
+
+    def predicted(self, run: Timed, valid: int) -> float | None:
+        """The speed-up over static that ``run``'s forwards alone predict (None without a curve)."""
+        if not self.curve:
+            return None
+        return predicted_speedup(self.static.forwards, self.static_valid, run.forwards, valid, self.curve)
 
 
 def summarise(prep: Prepared, cfg: BenchConfig, timed: list[Timed], plain: Timed | None, traced: list[Result],
-              memory_source: str, argv: Sequence[str] | None = None) -> BenchResult:
+              memory_source: str, argv: Sequence[str] | None = None,
+              curve: Curve | None = None) -> BenchResult:
     """4. One Row per timed setting (static first) and the run's meta."""
-    base = Baseline.of(prep, timed, plain, traced)
+    base = Baseline.of(prep, timed, plain, traced, curve)
     scores = Scores(prep)
     rows = tuple(make_row(run, prep, cfg, base, scores) for run in timed)
     uncached = None if plain is None else uncached_summary(plain, base.static, prep, scores)
@@ -335,6 +360,8 @@ def make_row(run: Timed, prep: Prepared, cfg: BenchConfig, base: Baseline, score
     equal_to = base.by_threshold.get(s.threshold, base.static) if isinstance(s, FreeDaveThreshold) else base.static
     accepted = [k for r in res for k in r.accepted]
     bound = metrics.ratio(base.static_valid, base.attainable)
+    speedup, predicted = metrics.ratio(tps or 0.0, base.static_tps or 0.0), base.predicted(run, valid)
+    fw = run.forwards
     return Row(
         strategy=s.name,
         draft_depth=getattr(s, "draft_depth", None),
@@ -349,7 +376,7 @@ def make_row(run: Timed, prep: Prepared, cfg: BenchConfig, base: Baseline, score
         exact_match_vs_static=metrics.exact_match(res, base.static.results),
         optimal_tokens_per_nfe=bound,
         oracle_tokens_per_nfe=metrics.ratio(base.static_valid, base.oracle),
-        speedup_vs_static=metrics.ratio(tps or 0.0, base.static_tps or 0.0),
+        speedup_vs_static=speedup,
         peak_memory_mb=round(run.peak_memory_mb, 1),
         seconds=run.seconds,
         valid_tokens=valid,
@@ -367,6 +394,10 @@ def make_row(run: Timed, prep: Prepared, cfg: BenchConfig, base: Baseline, score
         exact_match_vs_uncached_static=metrics.exact_match(res, (base.plain or base.static).results),
         model_calls=sum(r.model_calls for r in res),
         compile=cfg.compile,
+        predicted_speedup=predicted,
+        efficiency=metrics.ratio(speedup or 0.0, predicted or 0.0) if speedup and predicted else None,
+        rows_per_forward=metrics.ratio(sum(fw.rows), len(fw.rows)),
+        forward_share=metrics.ratio(fw.seconds, run.seconds) if fw.seconds else None,
     )
 
 
@@ -399,7 +430,24 @@ def run_meta(prep: Prepared, cfg: BenchConfig, argv: Sequence[str] | None, memor
         "uncached_static": uncached,
         "compile": cfg.compile,
         "compile_seconds": prep.loaded.compile_seconds,
+        "cost_curve": cost_meta(base.curve),
     }
+
+
+def cost_meta(curve: Curve) -> dict[str, Any] | None:
+    """The run's cost curve as ``meta`` records it (None when it was not timed)."""
+    if not curve:
+        return None
+
+    def ms(fresh: bool) -> dict[str, float]:
+        return {str(r): round(1000 * t, 4) for (r, f), t in sorted(curve.items()) if f == fresh}
+
+    return {"ms_per_forward": ms(False), "ms_per_forward_with_block": ms(True),
+            "what": "median wall time of one plain forward over one block (prefix cached when the model keeps "
+                    f"a cache; with_block: it also computes the finished block before it), {CURVE_REPEATS} calls "
+                    "per row count, timed after the decodes in this process",
+            "predicted_speedup": "(sum_static cost(rows) / static valid tokens) / "
+                                 "(sum_setting cost(rows) / setting valid tokens), sums over each run's forwards"}
 
 
 def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool = False) -> BenchResult:
@@ -407,8 +455,9 @@ def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool =
     prep = prepare(cfg)
     with progress(quiet) as bar, torch.no_grad():
         timed, plain, memory_source = time_settings(prep, cfg, bar)
+        curve = time_curve(prep, cfg, timed)
         traced = trace_bound(prep, cfg, bar)
-    return summarise(prep, cfg, timed, plain, traced, memory_source, argv)
+    return summarise(prep, cfg, timed, plain, traced, memory_source, argv, curve)
 
 
 def uncached_summary(plain: Timed, static: Timed, prep: Prepared, scores: Scores) -> dict[str, Any]:

@@ -52,13 +52,14 @@ def decode_freedave(
     # 1. the first forward: the distribution of every prompt's all-mask start state
     current = forward(denoiser, active, cfg)
     while active:
+        t0 = time.perf_counter()  # the policy learns what a whole round costs, not just its forward
         # 1b. a distribution that misses its active block (no look past the edge): a plain forward
         current.update(forward(denoiser, [c for c in active if not _covers(current[c.index], c)], cfg))
         # 2. draft: up to d base steps from each prompt's current distribution
         depth = policy.pick(len(active))
         drafts = {c.index: draft(c, current[c.index], step, depth) for c in active}
         # 3. verify: one batched forward over every draft that is not already a finished state
-        verified, rows, seconds = verify(denoiser, active, drafts, cfg, depth)
+        verified, rows = verify(denoiser, active, drafts, cfg, depth)
         chains: dict[int, int] = {}
         for c in active:
             # 4. accept the longest chain where draft k+1 == one base step from draft k
@@ -67,8 +68,12 @@ def decode_freedave(
             if not c.done:  # 5. jump: the accepted draft's distribution gives the next drafts
                 current[c.index] = verified[c.index][j - 1]
         if verified:
-            policy.observe(rows, seconds, [chains[i] for i in verified], [len(drafts[i]) for i in verified])
+            policy.observe(rows, time.perf_counter() - t0, [chains[i] for i in verified], [len(drafts[i]) for i in verified])
         active = advance(active, hooks)
+    return results(canvases, strategy)
+
+
+def results(canvases: Sequence[Canvas], strategy: FreeDave | FreeDaveThreshold) -> list[Result]:
     thr = getattr(strategy, "threshold", None)
     return [c.result(strategy.name, draft_depth=strategy.draft_depth, threshold=thr) for c in canvases]
 
@@ -85,10 +90,13 @@ def default_policy(strategy: FreeDave | FreeDaveThreshold) -> DepthPolicy:
 
 
 def forward(denoiser: Denoiser, canvases: Sequence[Canvas], cfg: DecodeConfig) -> dict[int, Scorer]:
-    """One batched plain forward at each canvas's state (with lookahead); none for no canvas."""
+    """One batched plain forward at each canvas's state; none for no canvas. It asks for the next
+    block's logits only where the active block is partly decoded: drafts from an all-mask block
+    (every first forward) reach its edge only when they are as many as its size, and the wider
+    window costs about a fifth of a forward."""
     if not canvases:
         return {}
-    jobs = [(c, [c.x], True) for c in canvases]
+    jobs = [(c, [c.x], not _all_masked(c)) for c in canvases]
     return {c.index: s for c, (s,) in zip(canvases, call_model(denoiser, jobs, cfg), strict=True)}
 
 
@@ -114,16 +122,17 @@ def draft(c: Canvas, scorer: Scorer, step: StepFn, depth: int) -> list[Tensor]:
 
 def verify(
     denoiser: Denoiser, active: Sequence[Canvas], drafts: dict[int, list[Tensor]], cfg: DecodeConfig, depth: int
-) -> tuple[dict[int, list[Scorer]], int, float]:
+) -> tuple[dict[int, list[Scorer]], int]:
     """One batched forward over every unfinished draft: per prompt (that has one) the scorers of
-    its drafts, the rows verified and the forward's wall time."""
-    rows = {c.index: [y for y in drafts[c.index] if not c.layout.is_terminal(y)] for c in active}
+    its drafts, and the rows verified."""
+    rows = {c.index: _unfinished(drafts[c.index], c) for c in active}
     # lookahead logits (the next block) only where the draft likely to be accepted could reach
     # the block edge within a likely chain next round (a wrong guess only shortens next drafts)
-    jobs = [(c, rows[c.index], _lookahead_rows(rows[c.index], c, depth)) for c in active if rows[c.index]]
-    t0 = time.perf_counter()
+    jobs = [(c, rows[c.index], _lookahead(rows[c.index], c, depth)) for c in active if rows[c.index]]
+    if not jobs:
+        return {}, 0
     verified = dict(zip([c.index for c, _, _ in jobs], call_model(denoiser, jobs, cfg), strict=True))
-    return verified, sum(len(r) for _, r, _ in jobs), time.perf_counter() - t0
+    return verified, sum(len(r) for _, r, _ in jobs)
 
 
 def accept(c: Canvas, drafts: list[Tensor], scorers: list[Scorer], step: StepFn) -> int:
@@ -137,6 +146,12 @@ def accept(c: Canvas, drafts: list[Tensor], scorers: list[Scorer], step: StepFn)
     return accept_prefix(drafts, [t for t in targets if t is not None])
 
 
+def _unfinished(drafts: list[Tensor], c: Canvas) -> list[Tensor]:
+    """The drafts that are not a finished state: all but the last when it is one (drafting stops
+    at the first finished state, so no other can be)."""
+    return drafts[:-1] if drafts and c.layout.is_terminal(drafts[-1]) else drafts
+
+
 def _expected_chain(c: Canvas, recent: int = 4) -> int:
     """A guess at how many drafts the next verification accepts: one more than the recent mean."""
     if not c.accepted:
@@ -145,18 +160,31 @@ def _expected_chain(c: Canvas, recent: int = 4) -> int:
     return -(-sum(last) // len(last)) + 1
 
 
-def _lookahead_rows(rows: list[Tensor], c: Canvas, depth: int) -> list[bool]:
-    """Per row: ask for next-block logits? Only a row likely to be accepted (one of the first
-    ``expect``) whose next drafts, a likely chain long, could reach past its active block."""
+def _lookahead(rows: list[Tensor], c: Canvas, depth: int) -> bool:
+    """Ask for next-block logits? Only when every row is likely to be accepted (one of the first
+    ``expect``) and its next drafts, a likely chain long, could reach past its active block.
+
+    All rows or none: rows of one call that need different windows run as one forward per window,
+    which costs more than the few chains a lookahead lengthens (benchmarks/README.md, speed).
+    """
     expect = _expected_chain(c)
+    if len(rows) > expect:
+        return False
     reach = min(depth, expect)
-    out = []
-    for k, y in enumerate(rows):
+    for y in rows:
         vals = y.tolist()
         start = c.layout.active_start(vals)
-        near = start is not None and vals[start : start + c.layout.block_size].count(c.layout.mask_id) < reach
-        out.append(k < expect and near)
-    return out
+        if start is None or vals[start : start + c.layout.block_size].count(c.layout.mask_id) >= reach:
+            return False
+    return True
+
+
+def _all_masked(c: Canvas) -> bool:
+    """Whether the canvas's active block is still all masks."""
+    vals = c.x.tolist()
+    start = c.layout.active_start(vals)
+    block = vals[start : start + c.layout.block_size] if start is not None else []
+    return all(t == c.layout.mask_id for t in block)
 
 
 def _covers(scorer: Scorer, c: Canvas) -> bool:

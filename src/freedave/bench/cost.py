@@ -1,0 +1,143 @@
+"""What the forwards alone predict: a cost curve timed in the run, and the speed-up it implies.
+
+A FreeDave setting makes fewer forwards than static decoding, but wider ones (one row per draft).
+If nothing but the forwards took time, its speed-up over static would be
+
+    predicted_speedup = (Σ_static cost(rows_f) / static valid tokens) / (Σ_setting cost(rows_f) / its valid tokens)
+
+where each sum runs over the forwards a run made and ``cost(r)`` is the median wall time of one plain
+forward of ``r`` rows over one block (cached prefix), timed in the same process right after the
+decodes (``measure_curve``). A forward that also computes a finished block for the prefix cache
+(the first forward after a block is done, in every decoder, and the first forward of a prompt) is
+priced by the curve timed with that block to compute. With one prompt per batch this is the familiar
+``(cost(1) / static tokens-per-NFE) / (mean cost(rows) / tokens-per-NFE)``. ``efficiency`` = measured
+speed-up / predicted: what is lost outside the model's plain forward (scoring, drafting, verifying,
+accepting, and forward work beyond one block per row, such as next-block lookahead windows).
+
+``ForwardLog`` wraps a denoiser and records the rows (and, on CPU, the wall time) of every call.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from freedave.decoding.protocol import Query
+
+
+@dataclass
+class Forwards:
+    """The forwards one setting made: rows per call, whether the call also computed positions before
+    its window (a finished block or the prompt, for the prefix cache), the seconds inside the model."""
+
+    rows: list[int] = field(default_factory=list)
+    fresh: list[bool] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def shapes(self) -> list[tuple[int, bool]]:
+        return list(zip(self.rows, self.fresh, strict=True))
+
+
+class ForwardLog:
+    """A denoiser that records what each ``logits`` call asked for into ``self.into``; everything
+    else is the wrapped denoiser's. ``timed``: also sum the wall time of each call (CPU only: a GPU
+    call returns before its kernels finish)."""
+
+    def __init__(self, denoiser: Any, timed: bool = True) -> None:
+        self._den = denoiser
+        self._timed = timed
+        self.into: Forwards | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._den, name)
+
+    def logits(self, queries: Sequence[Query]) -> list[torch.Tensor]:
+        if self.into is None or not queries:
+            return self._den.logits(queries)
+        # read before the call: the call extends the cache
+        fresh = any(getattr(q.cache, "length", q.start) < q.start for q in queries)
+        t0 = time.perf_counter()
+        out = self._den.logits(queries)
+        if self._timed:
+            self.into.seconds += time.perf_counter() - t0
+        self.into.rows.append(sum(q.tokens.shape[0] for q in queries))
+        self.into.fresh.append(fresh)
+        return out
+
+
+def _sync(device: str) -> None:
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def measure_curve(
+    den: Any, prompt: Sequence[int], block_size: int, gen_length: int, rows: Sequence[int], *,
+    repeats: int = 20, window_blocks: int = 1, fresh: bool = False, passes: int = 5, device: str = "cpu",
+) -> dict[int, float]:
+    """Median seconds of one forward of ``r`` rows (each ``r`` in ``rows``) over ``window_blocks``
+    blocks of a canvas of ``prompt`` + ``gen_length`` positions, the blocks before the window
+    finished (cached when the denoiser keeps a cache; with ``fresh``, the block just before the
+    window is not cached yet: the forward computes it too). Each row count is timed in bursts of
+    back-to-back calls, as a decoder makes them (a call right after a wider one runs slower, its
+    caches cold); ``passes`` rounds of bursts over all row counts spread a slow spell of a shared
+    machine over all of them. The median of ``repeats`` timed calls per row count."""
+    p, bs = len(prompt), block_size
+    start = p + bs if gen_length >= 2 * bs else p  # a finished block before the window, when there is room
+    end = min(p + gen_length, start + window_blocks * bs)
+    x = torch.tensor(list(prompt) + [den.mask_id] * gen_length, dtype=torch.long)
+    x[p:start] = int(prompt[0])  # any finished tokens: the cost does not depend on their values
+    x = x.to(device)
+    caches = {r: den.new_cache() for r in rows}
+    for r in rows:  # warm-up; it also fills each cache with everything before the window
+        den.logits([Query(x.repeat(r, 1), p, bs, start, end, caches[r])])
+    times: dict[int, list[float]] = {r: [] for r in rows}
+    burst = max(1, repeats // passes)
+    for _ in range(passes):
+        for r in rows:
+            for i in range(burst + 1):  # the first call of a burst is untimed: other shapes ran before it
+                if fresh:  # a cache that holds the prompt only (nothing when the window starts there)
+                    caches[r] = den.new_cache()
+                    if start > p:
+                        den.logits([Query(x.unsqueeze(0), p, bs, p, start, caches[r])])
+                q = Query(x.repeat(r, 1), p, bs, start, end, caches[r])
+                _sync(device)
+                t0 = time.perf_counter()
+                den.logits([q])
+                _sync(device)
+                if i:
+                    times[r].append(time.perf_counter() - t0)
+    return {r: statistics.median(t) for r, t in times.items()}
+
+
+Curve = dict[tuple[int, bool], float]
+"""Seconds of one forward by ``(rows, fresh)``: ``fresh`` forwards also compute a finished block."""
+
+
+def measure_curves(den: Any, prompt: Sequence[int], block_size: int, gen_length: int,
+                   keys: Sequence[tuple[int, bool]], repeats: int = 15, device: str = "cpu") -> Curve:
+    """``measure_curve`` at every ``(rows, fresh)`` in ``keys``: the plain and the fresh curve."""
+    out: Curve = {}
+    for fresh in (False, True):
+        rows = sorted({r for r, f in keys if f == fresh})
+        if rows:
+            times = measure_curve(den, prompt, block_size, gen_length, rows, repeats=repeats, fresh=fresh, device=device)
+            out.update({(r, fresh): t for r, t in times.items()})
+    return out
+
+
+def predicted_seconds(forwards: Forwards, curve: Curve) -> float:
+    """Σ cost(forward): the time the forwards alone would take."""
+    return sum(curve[k] for k in forwards.shapes())
+
+
+def predicted_speedup(static: Forwards, static_valid: int, run: Forwards, valid: int, curve: Curve) -> float | None:
+    """(static predicted seconds per token) / (this run's predicted seconds per token)."""
+    if not (static.rows and run.rows and static_valid and valid):
+        return None
+    per_token_static = predicted_seconds(static, curve) / static_valid
+    return per_token_static / (predicted_seconds(run, curve) / valid)
