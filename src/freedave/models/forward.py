@@ -94,10 +94,9 @@ def plan(stack: Stack, q: Query, cache: KVCache | None) -> Plan:
 
 
 # A pass costs about as much as this many more positions in one pass. Measured on the bundled model
-# (CPU, 1 thread; benchmarks/README.md): a position of a 2-block window costs ~15 us, a pass ~1.5 ms,
-# yet always merging made d=16 runs 17% slower (its merged calls add 8+ rows x 32 positions), while
-# merging small splits is a few % faster at d=4/8. A split of a forward into passes that saves at
-# most this many positions per pass it adds is not made: the rows run as one pass.
+# (CPU, 1 thread, block 16; benchmarks/README.md): merging every split made d=16 runs ~17% slower
+# (its calls merge up to 16 rows x 16 positions), merging the small ones made d=4 ~8% faster. A split
+# of a forward into passes that saves at most this many positions per pass it adds is not made.
 PASS_POSITIONS = 64
 
 
