@@ -82,23 +82,40 @@ def plan(stack: Stack, q: Query, cache: KVCache | None) -> Plan:
     if segs and segs[0][0] < past:
         raise ValueError(f"cache length {past} is not on a block boundary")
     # Block family, several rows: positions past..start (prompt and finished blocks not yet cached;
-    # under ``aligned`` the whole prompt blocks before the active one)
-    # hold the same tokens in every row, so they run once, on row 0, and only the window runs per
-    # row. Per-row results are unchanged: every op is batch-invariant.
-    shared = stack.split_rows and stack.block and not stack.shift and q.tokens.shape[0] > 1
-    split = q.start if shared else past
-    ends = q.row_ends if stack.split_rows and split == q.start else None
-    return Plan(past, split, stop, segs, row_groups(stop, ends))
+    # under ``aligned`` the whole prompt blocks before the active one) hold the same tokens in every
+    # row. They run once, on row 0, as a pass of their own when that saves more than a pass costs
+    # (``PASS_POSITIONS``); else every row computes them in its own pass. Per-row results are the
+    # same either way: every op is batch-invariant.
+    rows = q.tokens.shape[0]
+    shared = stack.split_rows and stack.block and not stack.shift and rows > 1
+    split = q.start if shared and (rows - 1) * (q.start - past) > PASS_POSITIONS else past
+    ends = q.row_ends if stack.split_rows and stack.block else None
+    return Plan(past, split, stop, segs, row_groups(stop, ends, {hi for _, hi in segs}))
 
 
-def row_groups(stop: int, row_ends: Sequence[int] | None) -> list[tuple[Tensor | slice, int]]:
+# A pass costs about as much as this many more positions in one pass. Measured on the bundled model
+# (CPU, 1 thread, block 16; benchmarks/README.md): merging every split made d=16 runs ~17% slower
+# (its calls merge up to 16 rows x 16 positions), merging the small ones made d=4 ~8% faster. A split
+# of a forward into passes that saves at most this many positions per pass it adds is not made.
+PASS_POSITIONS = 64
+
+
+def row_groups(
+    stop: int, row_ends: Sequence[int] | None, bounds: set[int] | None = None,
+) -> list[tuple[Tensor | slice, int]]:
     """``(rows, stop)`` groups: rows that need logits up to the same position compute together
-    (block-causal: a row's positions before its end do not depend on those after it)."""
+    (block-causal: a row's positions before its end do not depend on those after it). The groups
+    merge into one pass up to ``stop`` when that computes at most ``PASS_POSITIONS`` more positions
+    per pass saved and every end is a segment end in ``bounds`` (so a row's logits before its end
+    are the same; those past it are computed and ignored)."""
     if row_ends is None or min(row_ends) >= stop:
         return [(slice(None), stop)]
     by_end: dict[int, list[int]] = {}
     for i, e in enumerate(row_ends):
         by_end.setdefault(min(e, stop), []).append(i)
+    extra = sum(stop - min(e, stop) for e in row_ends)
+    if extra <= PASS_POSITIONS * (len(by_end) - 1) and set(by_end) <= (bounds or set()) | {stop}:
+        return [(slice(None), stop)]
     return [(torch.tensor(rows), e) for e, rows in sorted(by_end.items(), reverse=True)]
 
 
