@@ -301,12 +301,25 @@ def greedy_static_drafts(y: Tensor, layout: Layout, scorer: Scorer, depth: int) 
             picks.append((pos[i], tok[i]))
         if len(picks) == depth or layout.is_terminal(vals):  # a block ends here: finished state?
             break
-    drafts = []
-    for p, t in picks:  # a clone and one write per draft: cheaper than one batched index_put here
+    return _chain(y, picks)
+
+
+def _chain(y: Tensor, picks: list[tuple[int, int]]) -> list[Tensor]:
+    """The states ``y`` + picks[:1], ``y`` + picks[:2], ...: one copy and one write each (through
+    numpy on the host, ~2.5x cheaper than tensor indexing; a batched index_put costs more)."""
+    out = []
+    if y.device.type == "cpu" and not y.requires_grad:
+        arr = y.numpy()
+        for p, t in picks:
+            arr = arr.copy()
+            arr[p] = t
+            out.append(torch.from_numpy(arr))
+        return out
+    for p, t in picks:
         y = y.clone()
         y[p] = t
-        drafts.append(y)
-    return drafts
+        out.append(y)
+    return out
 
 
 def static_accept(drafts: list[Tensor], scorers: list[Scorer], layout: Layout, step: int) -> int:
