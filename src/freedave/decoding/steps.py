@@ -9,7 +9,6 @@ is the first block that still holds a mask.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
@@ -126,7 +125,8 @@ class Scorer:
         """The same distribution, but steps may not use positions at or beyond ``end``."""
         if self.sampling.greedy and self._greedy is None:
             self._greedy = ([-1] * self.logits.shape[0], [0.0] * self.logits.shape[0])  # shared with the view
-        view = copy.copy(self)
+        view = object.__new__(type(self))  # a shallow copy (copy.copy costs ~10x more here)
+        view.__dict__.update(self.__dict__)
         view.end = min(self.end, end)
         return view
 
