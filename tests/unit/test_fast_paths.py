@@ -116,3 +116,27 @@ def test_greedy_table_at_needed_rows_equals_the_full_table(rule):
         positions = list(range(5, 13))
         assert part[r]._greedy[0].count(-1) == int((~need[r]).sum())  # only the needed rows computed
         assert part[r].decide(positions, 0) == full[r].decide(positions, 0)  # the rest on first use
+
+
+@pytest.mark.parametrize("block_layout", ["prompt", "aligned"])
+@pytest.mark.parametrize("temperature", [0.0, 0.7])
+def test_decodes_with_row_selection_equal_those_without(monkeypatch, block_layout, temperature):
+    """Forcing the needed-row greedy table on every call (as a large vocabulary does) changes no
+    decode: same ids, steps and chains for static and FreeDave, greedy and sampled."""
+    from freedave.decoding import DecodeConfig, Static, common, decode, steps
+    from freedave.decoding.config import FreeDave
+    from helpers import FakeDenoiser
+
+    prompts = [[5, 6, 7], [8, 9], [4, 10, 11, 12, 13]]
+    cfg = DecodeConfig(max_new_tokens=20, block_size=4, block_layout=block_layout,
+                       sampling=Sampling(temperature=temperature, seed=3))
+    strategies = [Static(), FreeDave(3), FreeDave(8)]
+
+    def run():
+        return [[(r.token_ids, r.steps, r.accepted) for r in decode(FakeDenoiser(), prompts, cfg, s)] for s in strategies]
+
+    plain = run()
+    monkeypatch.setattr(common, "SELECT_MIN_VOCAB", 0)
+    monkeypatch.setattr(steps, "SELECT_MIN", 0)
+    assert run() == plain
+    assert plain[0] == [(a, b, tuple([1] * b)) for a, b, _ in plain[1]]  # FreeDave == static ids and steps

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from freedave.decoding.config import DecodeConfig, Sampling
 from freedave.decoding.protocol import Denoiser, Query
-from freedave.decoding.steps import SELECT_MIN, Layout, Scorer
+from freedave.decoding.steps import SELECT_MIN_VOCAB, Layout, Scorer
 from freedave.errors import DecodeError
 from freedave.options import resolve_block_layout
 
@@ -227,8 +227,8 @@ def call_model(
         start, end = canvas.layout.active_start(canvas.x), max(ends)
         per_row = tuple(ends) if min(ends) < end else None
         tokens = torch.stack(rows)
-        # which window rows a step can decide (only worth finding when the window is large)
-        big = tokens.shape[0] * (end - start) * denoiser.vocab_size >= 2 * SELECT_MIN  # skips are < half
+        # which window rows a step can decide (worth finding only for a large vocabulary)
+        big = denoiser.vocab_size >= SELECT_MIN_VOCAB
         needs.append(_decidable(tokens, canvas.layout, start, end, ends) if big else None)
         tokens = tokens.to(canvas.device)
         queries.append(Query(tokens, canvas.layout.prompt_len, cfg.block_size, start, end, canvas.cache, per_row,

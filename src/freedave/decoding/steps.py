@@ -173,9 +173,12 @@ class Scorer:
         return tok, probs.gather(1, tok.unsqueeze(1)).squeeze(1)
 
 
-# Selecting the needed window rows costs a few kernel calls; it pays when the rows it skips hold at
-# least this many logits (measured on a 2-core CPU: ~2 ns per skipped float64 logit, ~15 µs a selection).
+# Selecting the needed window rows (finding them included) costs ~20 µs of kernel calls on a 2-core
+# CPU, a skipped logit saves ~3 ns: selection is tried only for vocabularies of SELECT_MIN_VOCAB or
+# more (real models; the bundled model's 288 never pays, measured) and done when the skipped rows
+# hold SELECT_MIN logits or more.
 SELECT_MIN = 1 << 14
+SELECT_MIN_VOCAB = 1 << 12
 
 
 def _greedy_rows(logits: Tensor, mask_id: int, rule: str, need: Tensor | None) -> tuple[Tensor, Tensor]:
