@@ -125,7 +125,7 @@ class Scorer:
         """The same distribution, but steps may not use positions at or beyond ``end``."""
         if self.sampling.greedy and self._greedy is None:
             self._greedy = ([-1] * self.logits.shape[0], [0.0] * self.logits.shape[0])  # shared with the view
-        view = object.__new__(type(self))  # a shallow copy (copy.copy costs ~10x more here)
+        view = object.__new__(type(self))  # a shallow copy (copy.copy costs ~5x more)
         view.__dict__.update(self.__dict__)
         view.end = min(self.end, end)
         return view
