@@ -16,7 +16,7 @@ from torch import Tensor
 
 from freedave.decoding.config import DecodeConfig, Sampling
 from freedave.decoding.protocol import Denoiser, Query
-from freedave.decoding.steps import Layout, Scorer
+from freedave.decoding.steps import SELECT_MIN_VOCAB, Layout, Scorer
 from freedave.errors import DecodeError
 from freedave.options import resolve_block_layout
 
@@ -220,29 +220,45 @@ def call_model(
     one model call and the network passes its query cost (``Query.passes``, as the denoiser
     reports it), here and nowhere else.
     """
-    queries, row_ends = [], []
+    queries, row_ends, needs = [], [], []
     for canvas, rows, lookahead in jobs:
         flags = [lookahead] * len(rows) if isinstance(lookahead, bool) else list(lookahead)
         ends = [canvas.layout.window_end(r, la) for r, la in zip(rows, flags, strict=True)]
         start, end = canvas.layout.active_start(canvas.x), max(ends)
         per_row = tuple(ends) if min(ends) < end else None
-        tokens = torch.stack(rows).to(canvas.device)
+        tokens = torch.stack(rows)
+        # which window rows a step can decide (worth finding only for a large vocabulary)
+        big = denoiser.vocab_size >= SELECT_MIN_VOCAB
+        needs.append(_decidable(tokens, canvas.layout, start, end, ends) if big else None)
+        tokens = tokens.to(canvas.device)
         queries.append(Query(tokens, canvas.layout.prompt_len, cfg.block_size, start, end, canvas.cache, per_row,
                              canvas.layout.block_layout))
         row_ends.append(ends)
     outputs = denoiser.logits(queries)
     scorers = []
-    for (canvas, rows, _), q, out, ends in zip(jobs, queries, outputs, row_ends, strict=True):
+    for (canvas, rows, _), q, out, ends, need in zip(jobs, queries, outputs, row_ends, needs, strict=True):
         canvas.model_calls += 1
         canvas.nfe += q.passes
         if out.shape[:2] != (len(rows), q.end - q.start):
             raise DecodeError(f"denoiser returned logits of shape {tuple(out.shape)} for a window of {q.end - q.start}")
         nan = torch.isnan(out.sum())  # NaN anywhere makes the sum NaN (~5x cheaper than isnan().any())
         sampling = canvas.sampling or cfg.sampling
-        row_scorers = Scorer.batch(out, q.start, sampling, canvas.stream, canvas.layout.mask_id)
+        row_scorers = Scorer.batch(out, q.start, sampling, canvas.stream, canvas.layout.mask_id, need)
         if nan:  # read after scoring: on a GPU the greedy table's copy to the host has waited already
             raise DecodeError(f"the model returned NaN logits (prompt {canvas.index}); check the weights and --dtype")
         for sc, e in zip(row_scorers, ends, strict=True):
             sc.end = e  # positions past a row's own end were not asked for
         scorers.append(row_scorers)
     return scorers
+
+
+def _decidable(rows: Tensor, layout: Layout, start: int, end: int, ends: list[int]) -> Tensor:
+    """``[R, end - start]`` bool: the window positions a step can decide from each row (its masked
+    response positions before the row's own window end); the scorer's greedy table covers these."""
+    need = rows[:, start:end] == layout.mask_id
+    if start < layout.prompt_len:  # an aligned block starting inside the prompt
+        need[:, : layout.prompt_len - start] = False
+    for r, e in enumerate(ends):
+        if e < end:
+            need[r, e - start :] = False
+    return need

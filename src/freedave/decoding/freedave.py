@@ -28,7 +28,14 @@ from freedave.decoding.common import (
 from freedave.decoding.config import DecodeConfig, FreeDave, FreeDaveThreshold
 from freedave.decoding.loop import StepFn
 from freedave.decoding.protocol import Denoiser
-from freedave.decoding.steps import Scorer, accept_prefix, static_step, threshold_step
+from freedave.decoding.steps import (
+    Scorer,
+    accept_prefix,
+    greedy_static_drafts,
+    static_accept,
+    static_step,
+    threshold_step,
+)
 
 
 def decode_freedave(
@@ -107,6 +114,8 @@ def draft(c: Canvas, scorer: Scorer, step: StepFn, depth: int) -> list[Tensor]:
     finished state or where the next step's block lies beyond that.
     """
     scorer = scorer.limited(c.layout.window_end(c.x, lookahead=True))
+    if step is static_step and scorer.sampling.greedy:  # all drafts from one ordering of the block
+        return greedy_static_drafts(c.x, c.layout, scorer, depth)
     drafts: list[Tensor] = []
     y = c.x
     while len(drafts) < depth:
@@ -138,6 +147,8 @@ def verify(
 def accept(c: Canvas, drafts: list[Tensor], scorers: list[Scorer], step: StepFn) -> int:
     """Length of the verified chain: target k is one base step from draft k's own distribution;
     keep drafts while draft k+1 == target k."""
+    if step is static_step:  # compare token lists, no state tensors built
+        return static_accept(drafts, scorers, c.layout, c.steps + 1)
     targets = []
     for k in range(min(len(scorers), len(drafts) - 1)):
         targets.append(step(drafts[k], c.layout, scorers[k], c.steps + k + 1))
