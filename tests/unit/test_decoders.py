@@ -134,3 +134,37 @@ def _query(c):  # noqa: ANN001, ANN202
 
     start = c.layout.active_start(c.x)
     return Query(c.x.unsqueeze(0), c.layout.prompt_len, c.layout.block_size, start, c.layout.window_end(c.x, True))
+
+
+@pytest.mark.parametrize("family", ["full", "shifted", "block"])
+def test_next_block_window_asked_where_it_is_free(family):
+    """A full-attention or shifted model computes the whole canvas in every forward, so FreeDave asks
+    for the next block's logits on every call there (longer drafts at no cost); a block-causal model
+    only where its rule expects them to pay."""
+    from helpers import tiny_denoiser
+
+    from freedave.decoding import FreeDave as FD
+    from freedave.decoding import decode_freedave as run
+    from freedave.decoding import decode_static as base
+
+    den = tiny_denoiser(family, seed=3)
+    windows: list[tuple[int, int]] = []  # (window start in the response, width)
+    inner = den.logits
+
+    def spy(queries):  # noqa: ANN001, ANN202
+        windows.extend((q.start - q.prompt_len, q.end - q.start) for q in queries)
+        return inner(queries)
+
+    den.logits = spy
+    cfg = DecodeConfig(max_new_tokens=24, block_size=8)
+    prompts = [[5, 6, 7], [8, 9, 10, 11]]
+    fast = run(den, prompts, cfg, FD(4))
+    seen = list(windows)
+    assert [r.token_ids for r in fast] == [r.token_ids for r in base(den, prompts, cfg)]
+    windows = seen
+    # the window holds the next block too, where there is one (a row further on may widen it more)
+    wide = [w >= min(16, 24 - start) for start, w in windows]
+    if family == "block":  # the rule declines somewhere (every all-mask first forward) and asks somewhere
+        assert not all(wide) and any(w for (start, _), w in zip(windows, wide, strict=True) if start < 16)
+    else:
+        assert all(wide)

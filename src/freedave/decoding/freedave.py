@@ -103,7 +103,7 @@ def forward(denoiser: Denoiser, canvases: Sequence[Canvas], cfg: DecodeConfig) -
     window costs about a fifth of a forward."""
     if not canvases:
         return {}
-    jobs = [(c, [c.x], not _all_masked(c)) for c in canvases]
+    jobs = [(c, [c.x], _window_free(denoiser) or not _all_masked(c)) for c in canvases]
     return {c.index: s for c, (s,) in zip(canvases, call_model(denoiser, jobs, cfg), strict=True)}
 
 
@@ -137,7 +137,8 @@ def verify(
     rows = {c.index: _unfinished(drafts[c.index], c) for c in active}
     # lookahead logits (the next block) only where the draft likely to be accepted could reach
     # the block edge within a likely chain next round (a wrong guess only shortens next drafts)
-    jobs = [(c, rows[c.index], _lookahead(rows[c.index], c, depth)) for c in active if rows[c.index]]
+    free = _window_free(denoiser)
+    jobs = [(c, rows[c.index], free or _lookahead(rows[c.index], c, depth)) for c in active if rows[c.index]]
     if not jobs:
         return {}, 0
     verified = dict(zip([c.index for c, _, _ in jobs], call_model(denoiser, jobs, cfg), strict=True))
@@ -169,6 +170,13 @@ def _expected_chain(c: Canvas, recent: int = 4) -> int:
         return 1 << 30  # no history: assume every draft is accepted
     last = c.accepted[-recent:]
     return -(-sum(last) // len(last)) + 1
+
+
+def _window_free(denoiser: Denoiser) -> bool:
+    """Whether a wider window costs nothing: a full-attention or shifted model computes the whole
+    canvas in every forward, so the next block's logits come with it (block-causal models stop
+    at the window's end)."""
+    return getattr(denoiser, "family", "block") != "block"
 
 
 def _lookahead(rows: list[Tensor], c: Canvas, depth: int) -> bool:
