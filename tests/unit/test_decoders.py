@@ -23,7 +23,7 @@ from freedave.decoding import (
 from freedave.decoding.common import new_canvases
 from freedave.decoding.freedave import accept, draft
 from freedave.decoding.steps import Scorer, static_step, threshold_step
-from helpers import FakeDenoiser
+from helpers import FakeDenoiser, tiny_denoiser
 
 PROMPTS = [[5, 6, 7], [8, 9], [10, 4, 11, 12], [13]]
 CFG = DecodeConfig(max_new_tokens=24, block_size=8)
@@ -141,12 +141,6 @@ def test_next_block_window_asked_where_it_is_free(family):
     """A full-attention or shifted model computes the whole canvas in every forward, so FreeDave asks
     for the next block's logits on every call there (longer drafts at no cost); a block-causal model
     only where its rule expects them to pay."""
-    from helpers import tiny_denoiser
-
-    from freedave.decoding import FreeDave as FD
-    from freedave.decoding import decode_freedave as run
-    from freedave.decoding import decode_static as base
-
     den = tiny_denoiser(family, seed=3)
     windows: list[tuple[int, int]] = []  # (window start in the response, width)
     inner = den.logits
@@ -158,9 +152,9 @@ def test_next_block_window_asked_where_it_is_free(family):
     den.logits = spy
     cfg = DecodeConfig(max_new_tokens=24, block_size=8)
     prompts = [[5, 6, 7], [8, 9, 10, 11]]
-    fast = run(den, prompts, cfg, FD(4))
+    fast = decode(den, prompts, cfg, FreeDave(4))
     seen = list(windows)
-    assert [r.token_ids for r in fast] == [r.token_ids for r in base(den, prompts, cfg)]
+    assert [r.token_ids for r in fast] == [r.token_ids for r in decode_static(den, prompts, cfg)]
     windows = seen
     # the window holds the next block too, where there is one (a row further on may widen it more)
     wide = [w >= min(16, 24 - start) for start, w in windows]
