@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -25,25 +26,16 @@ import torch
 
 import freedave
 from freedave.decoding import DecodeConfig
-from freedave.decoding.common import call_model, new_canvases
-from freedave.decoding.optimal import draft_decisions
-from freedave.decoding.steps import static_choice
 from freedave.tasks.reference import ReferenceTask
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from draft_trees import trace as trace_states  # noqa: E402
 
 
 def trace(den, ids: list[int], cfg: DecodeConfig) -> tuple[list[list[tuple[int, int]]], list[tuple[int, int]]]:  # noqa: ANN001
-    """Drafted decisions per static state, and the decisions static took."""
-    (c,) = new_canvases(den, [ids], cfg, "cpu")
-    drafted, taken = [], []
-    while not c.layout.is_terminal(c.x):
-        ((scorer,),) = call_model(den, [(c, [c.x], True)], cfg)
-        drafted.append(draft_decisions(c.x, c.layout, scorer, c.steps))
-        pos, tok = static_choice(c.x, c.layout, scorer, c.steps)
-        taken.append((pos, tok))
-        c.x = c.x.clone()
-        c.x[pos] = tok
-        c.steps += 1
-    return drafted, taken
+    """Drafted decisions per static state, and the decisions static took (draft_trees' traced run)."""
+    states, taken = trace_states(den, ids, cfg)
+    return [s.drafted for s in states], taken
 
 
 def classify(drafted: list[list[tuple[int, int]]], taken: list[tuple[int, int]]) -> tuple[Counter, Counter]:
