@@ -53,6 +53,12 @@ def check_draft_depth(value: object) -> None:
         raise OptionError(f"draft_depth must be >= 1 or 'auto' (got {value!r})")
 
 
+def check_draft_branches(value: object) -> None:
+    """``draft_branches`` (runner-up rows per FreeDave round) is an integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise OptionError(f"draft_branches must be an integer >= 0 (got {value!r})")
+
+
 def parse_draft_depth(text: str | int) -> int | str:
     """A draft depth from text (CLI flag, model_args, JSON): an integer >= 1 or ``"auto"``."""
     if isinstance(text, int) and not isinstance(text, bool):

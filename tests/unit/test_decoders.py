@@ -110,13 +110,13 @@ def test_draft_k_is_k_static_steps_and_verify_accepts_the_true_chain() -> None:
     (logits,) = den.logits([_query(c)])
     scorer = Scorer(logits[0], c.layout.prompt_len, CFG.sampling, c.stream, den.mask_id)
     drafts = draft(c, scorer, static_step, 5)
-    assert [int((d != c.x).sum()) for d in drafts] == [1, 2, 3, 4, 5]
+    assert [int((d != c.x).sum()) for d in drafts.states] == [1, 2, 3, 4, 5]
     y = c.x
-    for k, d in enumerate(drafts):
+    for k, d in enumerate(drafts.states):
         y = static_step(y, c.layout, scorer, c.steps + k)
         assert torch.equal(y, d)
     scorers = [Scorer(logits[0], c.layout.prompt_len, CFG.sampling, c.stream, den.mask_id)] * 5
-    assert accept(c, drafts, scorers, static_step) == 5
+    assert accept(c, drafts, scorers, static_step) == (4, 5)
 
 
 def test_a_traced_static_run_records_every_decision_it_took() -> None:

@@ -7,13 +7,12 @@ import pytest
 import torch
 
 from freedave.decoding.config import Sampling
+from freedave.decoding.drafts import Drafts, Pick, greedy_static_tree, tree_accept
 from freedave.decoding.steps import (
     SELECT_MIN,
     Layout,
     Scorer,
     accept_prefix,
-    greedy_static_drafts,
-    static_accept,
     static_step,
 )
 
@@ -68,7 +67,8 @@ def test_greedy_static_drafts_equal_the_step_loop(block_layout):
         y, layout, scorer = case
         for depth in (1, 3, 6, 12):
             lim = scorer.limited(layout.window_end(y, lookahead=True))
-            fast = greedy_static_drafts(y, layout, lim, depth)
+            tree = greedy_static_tree(y, layout, lim, depth)
+            fast = tree.states
             slow = generic_drafts(y, layout, lim, depth)
             assert [d.tolist() for d in fast] == [d.tolist() for d in slow]
             if fast:
@@ -84,23 +84,22 @@ def test_greedy_static_drafts_equal_the_step_loop(block_layout):
                 targets.append(t)
             expect = accept_prefix(fast, targets)
             if fast:
-                assert static_accept(fast, scorers, layout, 1) == expect
+                assert tree_accept(tree, scorers, layout, 1) == (expect - 1, expect)
     assert seen_cross > 20 and seen_terminal > 20  # the cases reach block edges and EOS
 
 
-def test_static_accept_stops_at_the_first_wrong_draft():
+def test_tree_accept_stops_at_the_first_wrong_draft():
     layout = Layout(1, 4, MASK, EOS)
     y = torch.tensor([9, MASK, MASK, MASK, MASK])
     logits = torch.zeros(4, V)
     logits[:, 5] = torch.tensor([4.0, 3.0, 2.0, 1.0])  # static order: positions 1, 2, 3, 4
     sc = Scorer(logits, 1, Sampling(), 0, MASK)
-    good = greedy_static_drafts(y, layout, sc, 4)
-    wrong = good[2].clone()
-    wrong[4] = 6  # draft 3 decided the wrong position (4 instead of 3)
-    wrong[3] = MASK
-    drafts = [good[0], good[1], wrong, good[3]]
-    assert static_accept(drafts, [sc] * 4, layout, 1) == 2
-    assert static_accept(good, [sc] * 4, layout, 1) == 4
+    good = greedy_static_tree(y, layout, sc, 4)
+    picks = list(good.picks)
+    picks[2] = Pick(4, 6, 0.5, 1)  # draft 3 decided the wrong position (4 instead of 3)
+    wrong = Drafts(good.states, 4, picks)
+    assert tree_accept(wrong, [sc] * 4, layout, 1) == (1, 2)
+    assert tree_accept(good, [sc] * 4, layout, 1) == (3, 4)
 
 
 @pytest.mark.parametrize("rule", ["full", "renormalized"])

@@ -69,7 +69,7 @@ def plot_accuracy_vs_speed(result: BenchResult, path: Path) -> Path:
 def plot_draft_depth_sweep(result: BenchResult, path: Path) -> Path:
     """Tokens/s and tokens/NFE against draft depth d, with static and the optimal-path bounds."""
     plt = _plt()
-    rows = result.of("freedave")
+    rows = [r for r in result.of("freedave") if not r.draft_branches]  # chains (a tree is its own series)
     fd = sorted((r for r in rows if isinstance(r.draft_depth, int)), key=lambda r: r.draft_depth)
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.0))
     series = (("tokens_per_second", "valid tokens / second"), ("tokens_per_nfe", "valid tokens / forward (NFE)"))

@@ -15,6 +15,7 @@ REPORT_NAME = "report.md"
 COLUMNS = [  # (header, Row field, format)
     ("strategy", "strategy", "{}"),
     ("d", "draft_depth", "{}"),
+    ("b", "draft_branches", "{}"),
     ("τ", "threshold", "{:g}"),
     ("n", "n", "{}"),
     ("accuracy", "accuracy", "{:.3f}"),

@@ -11,11 +11,13 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 
-def setting_label(strategy: str, draft_depth: int | str | None, threshold: float | None) -> str:
-    """``freedave d=8``, ``threshold τ=0.9``, ``static``: a setting in a few characters."""
+def setting_label(strategy: str, draft_depth: int | str | None, threshold: float | None, branches: int | None = None) -> str:
+    """``freedave d=8``, ``freedave d=8 b=2``, ``threshold τ=0.9``, ``static``: a setting in a few characters."""
     parts = [strategy]
     if draft_depth is not None:
         parts.append(f"d={draft_depth}")
+    if branches:
+        parts.append(f"b={branches}")
     if threshold is not None:
         parts.append(f"τ={threshold:g}")
     return " ".join(parts)
@@ -62,10 +64,11 @@ class Row:
     efficiency: float | None = None
     rows_per_forward: float | None = None  # mean rows (drafts) per model call
     forward_share: float | None = None  # share of the wall time spent inside the model's forward (CPU)
+    draft_branches: int | None = None  # FreeDave: runner-up rows per round (0: a chain; decoding.drafts)
 
     @property
     def label(self) -> str:
-        return setting_label(self.strategy, self.draft_depth, self.threshold)
+        return setting_label(self.strategy, self.draft_depth, self.threshold, self.draft_branches)
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -91,6 +91,7 @@ class BenchConfig:
     chat: bool | None = None  # chat template on / off; None: when the task wants it
     confidence: str = DEFAULT_CONFIDENCE  # "full" | "renormalized" (see decoding.Sampling)
     compile: bool = False  # torch.compile the forward (compiled at load: never inside a timing)
+    draft_branches: tuple[int, ...] = (0,)  # FreeDave runner-up rows per round: one setting per depth and count
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
@@ -110,6 +111,11 @@ class BenchConfig:
             for t in self.thresholds:
                 if not 0 < t <= 1:
                     raise DecodeError(f"--thresholds: every threshold must be in (0, 1] (got {t})")
+        if not self.draft_branches:
+            raise DecodeError("--draft-branches is empty; give a comma list such as 0,2")
+        for b in self.draft_branches:
+            if isinstance(b, bool) or not isinstance(b, int) or b < 0:
+                raise DecodeError(f"--draft-branches: every count must be an integer >= 0 (got {b!r})")
         if self.batch_size < 1:
             raise DecodeError(f"--batch-size must be >= 1 (got {self.batch_size})")
         if self.block_size is not None and self.block_size < 1:
@@ -140,7 +146,7 @@ class BenchConfig:
         if "threshold" in self.strategies or "freedave-threshold" in self.strategies:
             out += [Threshold(t) for t in self.taus]
         if "freedave" in self.strategies:
-            out += [FreeDave(d, self.cross_blocks) for d in self.depths]
+            out += [FreeDave(d, self.cross_blocks, b) for d in self.depths for b in self.draft_branches]
         if "freedave-threshold" in self.strategies:
             out += [FreeDaveThreshold(d, t, self.cross_blocks) for t in self.taus for d in self.depths]
         return out
@@ -158,7 +164,8 @@ class Timed:
 
 
 def label(s: Strategy) -> str:
-    return setting_label(s.name, getattr(s, "draft_depth", None), getattr(s, "threshold", None))
+    return setting_label(s.name, getattr(s, "draft_depth", None), getattr(s, "threshold", None),
+                         getattr(s, "draft_branches", None))
 
 
 def progress(quiet: bool):  # noqa: ANN202
@@ -398,6 +405,7 @@ def make_row(run: Timed, prep: Prepared, cfg: BenchConfig, base: Baseline, score
         efficiency=metrics.ratio(speedup or 0.0, predicted or 0.0) if speedup and predicted else None,
         rows_per_forward=metrics.ratio(sum(fw.rows), len(fw.rows)),
         forward_share=metrics.ratio(fw.seconds, run.seconds) if fw.seconds else None,
+        draft_branches=getattr(s, "draft_branches", None),
     )
 
 

@@ -29,7 +29,7 @@ def parse_list(flag: str, value: str | None, kind: type) -> tuple | None:
 
 FLAGS = ("model", "task", "data", "limit", "strategies", "draft_depths", "thresholds", "temperature", "seed",
          "block_size", "block_layout", "max_new_tokens", "device", "dtype", "batch_size", "threads", "cache", "quick", "json", "out", "no_warmup",
-         "no_cross_blocks", "family", "mask_token_id", "trust_remote_code", "chat", "confidence", "compile")
+         "no_cross_blocks", "family", "mask_token_id", "trust_remote_code", "chat", "confidence", "compile", "draft_branches")
 
 
 def parse_depths(value: str | None) -> tuple | None:
@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         chat=args.chat,
         confidence=args.confidence,
         compile=args.compile,
+        draft_branches=parse_list("--draft-branches", args.draft_branches, int) or (0,),
     )
     if args.threads is not None:
         if args.threads < 1:
@@ -127,6 +128,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--strategies", default="static,threshold,freedave",
                    help="comma list of static, threshold, freedave, freedave-threshold (static always runs)")
     p.add_argument("--draft-depths", default=None, help="FreeDave draft depths, comma list (default 2,4,8,16; 2,4,8 with --quick)")
+    p.add_argument("--draft-branches", default=None,
+                   help="FreeDave runner-up rows per round (a draft tree; greedy only), comma list: one setting "
+                        "per depth and count (default 0: chains)")
     p.add_argument("--thresholds", default=None, help="threshold τ values, comma list (default 0.5,0.7,0.9,0.95; 0.9 with --quick)")
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)

@@ -22,6 +22,7 @@ from freedave.options import (
     block_origin,
     check_block_layout,
     check_choice,
+    check_draft_branches,
     check_draft_depth,
 )
 
@@ -85,10 +86,14 @@ class FreeDave:
     # drafts continue past a block they complete, using next-block logits the previous forward
     # computed; off: drafts stop at the block edge and forwards never widen to the next block
     cross_blocks: bool = True
+    # greedy decoding: this many extra rows per round that branch on a near-tied runner-up (a draft
+    # tree, ``decoding.drafts``); sampled decoding drafts a chain
+    draft_branches: int = 0
     name = "freedave"
 
     def __post_init__(self) -> None:
         check_draft_depth(self.draft_depth)
+        check_draft_branches(self.draft_branches)
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,7 @@ def make_strategy(
     draft_depth: int | str = DEFAULT_DRAFT_DEPTH,
     threshold: float = DEFAULT_THRESHOLD,
     cross_blocks: bool = True,
+    draft_branches: int = 0,
 ) -> Strategy:
     """Build a strategy by its name (one of ``freedave.options.STRATEGIES``)."""
     check_choice("strategy", name, STRATEGIES)
@@ -121,7 +127,7 @@ def make_strategy(
     if name == "threshold":
         return Threshold(threshold)
     if name == "freedave":
-        return FreeDave(draft_depth, cross_blocks)
+        return FreeDave(draft_depth, cross_blocks, draft_branches)
     if name == "freedave-threshold":
         return FreeDaveThreshold(draft_depth, threshold, cross_blocks)
     raise AssertionError(name)  # unreachable: check_choice covers STRATEGIES

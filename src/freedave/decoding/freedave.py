@@ -26,16 +26,10 @@ from freedave.decoding.common import (
     new_canvases,
 )
 from freedave.decoding.config import DecodeConfig, FreeDave, FreeDaveThreshold
+from freedave.decoding.drafts import Drafts, greedy_static_tree, tree_accept
 from freedave.decoding.loop import StepFn
 from freedave.decoding.protocol import Denoiser
-from freedave.decoding.steps import (
-    Scorer,
-    accept_prefix,
-    greedy_static_drafts,
-    static_accept,
-    static_step,
-    threshold_step,
-)
+from freedave.decoding.steps import Scorer, accept_prefix, static_step, threshold_step
 
 
 def decode_freedave(
@@ -53,7 +47,7 @@ def decode_freedave(
     """Decode with FreeDave. ``policy`` picks the draft depth of each round (default: the
     strategy's fixed depth, or a fresh ``AutoDepth`` for ``"auto"``; pass one to keep what it
     learns across calls)."""
-    step, policy = base_step(strategy), policy or default_policy(strategy)
+    step, policy, branches = base_step(strategy), policy or default_policy(strategy), getattr(strategy, "draft_branches", 0)
     canvases = new_canvases(denoiser, prompts, cfg, device, first_index, seeds, strategy.cross_blocks)
     active = [c for c in canvases if not c.done]
     # 1. the first forward: the distribution of every prompt's all-mask start state
@@ -64,18 +58,18 @@ def decode_freedave(
         current.update(forward(denoiser, [c for c in active if not _covers(current[c.index], c)], cfg))
         # 2. draft: up to d base steps from each prompt's current distribution
         depth = policy.pick(len(active))
-        drafts = {c.index: draft(c, current[c.index], step, depth) for c in active}
+        drafts = {c.index: draft(c, current[c.index], step, depth, branches) for c in active}
         # 3. verify: one batched forward over every draft that is not already a finished state
         verified, rows = verify(denoiser, active, drafts, cfg, depth)
-        chains: dict[int, int] = {}
+        chains: dict[int, tuple[int, int]] = {}
         for c in active:
-            # 4. accept the longest chain where draft k+1 == one base step from draft k
-            j = chains[c.index] = accept(c, drafts[c.index], verified.get(c.index, []), step)
-            commit(c, drafts[c.index][j - 1], j)
+            # 4. accept the farthest verified draft: each kept draft is one base step from the one before
+            row, n = chains[c.index] = accept(c, drafts[c.index], verified.get(c.index, []), step)
+            commit(c, drafts[c.index].states[row], n)
             if not c.done:  # 5. jump: the accepted draft's distribution gives the next drafts
-                current[c.index] = verified[c.index][j - 1]
+                current[c.index] = verified[c.index][row]
         if verified:
-            policy.observe(rows, time.perf_counter() - t0, [chains[i] for i in verified], [len(drafts[i]) for i in verified])
+            policy.observe(rows, time.perf_counter() - t0, [chains[i][1] for i in verified], [drafts[i].chain for i in verified])
         active = advance(active, hooks)
     return results(canvases, strategy)
 
@@ -107,15 +101,16 @@ def forward(denoiser: Denoiser, canvases: Sequence[Canvas], cfg: DecodeConfig) -
     return {c.index: s for c, (s,) in zip(canvases, call_model(denoiser, jobs, cfg), strict=True)}
 
 
-def draft(c: Canvas, scorer: Scorer, step: StepFn, depth: int) -> list[Tensor]:
-    """Draft k = the state after k base steps taken from one distribution (k = 1 .. depth).
+def draft(c: Canvas, scorer: Scorer, step: StepFn, depth: int, branches: int = 0) -> Drafts:
+    """Draft k = the state after k base steps taken from one distribution (k = 1 .. depth), and,
+    for greedy static steps, ``branches`` runner-up rows (``decoding.drafts``).
 
     Drafts reach the active block and the next one (left-to-right priority); drafting stops at a
     finished state or where the next step's block lies beyond that.
     """
     scorer = scorer.limited(c.layout.window_end(c.x, lookahead=True))
     if step is static_step and scorer.sampling.greedy:  # all drafts from one ordering of the block
-        return greedy_static_drafts(c.x, c.layout, scorer, depth)
+        return greedy_static_tree(c.x, c.layout, scorer, depth, branches)
     drafts: list[Tensor] = []
     y = c.x
     while len(drafts) < depth:
@@ -126,42 +121,51 @@ def draft(c: Canvas, scorer: Scorer, step: StepFn, depth: int) -> list[Tensor]:
         if c.layout.is_terminal(nxt):
             break
         y = nxt
-    return drafts
+    return Drafts(drafts, len(drafts))
 
 
 def verify(
-    denoiser: Denoiser, active: Sequence[Canvas], drafts: dict[int, list[Tensor]], cfg: DecodeConfig, depth: int
-) -> tuple[dict[int, list[Scorer]], int]:
+    denoiser: Denoiser, active: Sequence[Canvas], drafts: dict[int, Drafts], cfg: DecodeConfig, depth: int
+) -> tuple[dict[int, list[Scorer | None]], int]:
     """One batched forward over every unfinished draft: per prompt (that has one) the scorers of
-    its drafts, and the rows verified."""
-    rows = {c.index: _unfinished(drafts[c.index], c) for c in active}
+    its drafts, aligned with ``Drafts.states`` (None for a finished state), and the rows verified."""
+    chain = {c.index: _unfinished(drafts[c.index], c) for c in active}
+    rows = {c.index: chain[c.index] + drafts[c.index].states[drafts[c.index].chain :] for c in active}
     # lookahead logits (the next block) only where the draft likely to be accepted could reach
     # the block edge within a likely chain next round (a wrong guess only shortens next drafts)
     free = _window_free(denoiser)
-    jobs = [(c, rows[c.index], free or _lookahead(rows[c.index], c, depth)) for c in active if rows[c.index]]
+    jobs = [(c, rows[c.index], free or _lookahead(chain[c.index], c, depth)) for c in active if rows[c.index]]
     if not jobs:
         return {}, 0
-    verified = dict(zip([c.index for c, _, _ in jobs], call_model(denoiser, jobs, cfg), strict=True))
+    verified: dict[int, list[Scorer | None]] = {}
+    for (c, _, _), scorers in zip(jobs, call_model(denoiser, jobs, cfg), strict=True):
+        n = len(chain[c.index])
+        gap: list[Scorer | None] = [None] * (drafts[c.index].chain - n)  # the finished last chain state
+        verified[c.index] = [*scorers[:n], *gap, *scorers[n:]]
     return verified, sum(len(r) for _, r, _ in jobs)
 
 
-def accept(c: Canvas, drafts: list[Tensor], scorers: list[Scorer], step: StepFn) -> int:
-    """Length of the verified chain: target k is one base step from draft k's own distribution;
-    keep drafts while draft k+1 == target k."""
-    if step is static_step:  # compare token lists, no state tensors built
-        return static_accept(drafts, scorers, c.layout, c.steps + 1)
-    targets = []
-    for k in range(min(len(scorers), len(drafts) - 1)):
-        targets.append(step(drafts[k], c.layout, scorers[k], c.steps + k + 1))
-        if targets[-1] is None or not torch.equal(targets[-1], drafts[k + 1]):
+def accept(c: Canvas, drafts: Drafts, scorers: list[Scorer | None], step: StepFn) -> tuple[int, int]:
+    """``(index in drafts.states, base steps)`` of the farthest verified draft. Chain: target k is
+    one base step from draft k's own distribution; keep drafts while draft k+1 == target k.
+    Greedy static drafts (chain or tree) are walked on token lists (``drafts.tree_accept``)."""
+    if drafts.picks is not None:
+        return tree_accept(drafts, scorers, c.layout, c.steps + 1)
+    states, targets = drafts.states, []
+    for k in range(min(len(scorers), len(states) - 1)):
+        sc = scorers[k]
+        targets.append(None if sc is None else step(states[k], c.layout, sc, c.steps + k + 1))
+        if targets[-1] is None or not torch.equal(targets[-1], states[k + 1]):
             break
-    return accept_prefix(drafts, [t for t in targets if t is not None])
+    j = accept_prefix(states, [t for t in targets if t is not None])
+    return j - 1, j
 
 
-def _unfinished(drafts: list[Tensor], c: Canvas) -> list[Tensor]:
-    """The drafts that are not a finished state: all but the last when it is one (drafting stops
-    at the first finished state, so no other can be)."""
-    return drafts[:-1] if drafts and c.layout.is_terminal(drafts[-1]) else drafts
+def _unfinished(drafts: Drafts, c: Canvas) -> list[Tensor]:
+    """The chain drafts that are not a finished state: all but the last when it is one (drafting
+    stops at the first finished state, so no other can be; branch rows never finish a block)."""
+    chain = drafts.states[: drafts.chain]
+    return chain[:-1] if chain and c.layout.is_terminal(chain[-1]) else chain
 
 
 def _expected_chain(c: Canvas, recent: int = 4) -> int:

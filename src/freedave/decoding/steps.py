@@ -230,7 +230,9 @@ def filtered_probs(logits: Tensor, sampling: Sampling) -> Tensor:
     return probs
 
 
-def _masked_in_active(vals: list[int], layout: Layout, scorer: Scorer) -> list[int] | None:
+def masked_in_active(vals: list[int], layout: Layout, scorer: Scorer) -> list[int] | None:
+    """The masked response positions of the active block, or None when there is none or the
+    scorer's window does not cover it."""
     start = layout.active_start(vals)
     if start is None:
         return None
@@ -245,7 +247,7 @@ def static_choice(y: Tensor | list[int], layout: Layout, scorer: Scorer, step: i
     """``(position, token)`` of the static step from ``y``: the most confident masked position of
     the active block (ties: lower position), or None when the window does not cover that block."""
     vals = y.tolist() if isinstance(y, Tensor) else y
-    pos = _masked_in_active(vals, layout, scorer)
+    pos = masked_in_active(vals, layout, scorer)
     if pos is None:
         return None
     tok, conf = scorer.decide(pos, step)
@@ -265,7 +267,7 @@ def static_step(y: Tensor, layout: Layout, scorer: Scorer, step: int) -> Tensor 
 
 def threshold_step(y: Tensor, layout: Layout, scorer: Scorer, step: int, tau: float) -> Tensor | None:
     """Unmask every masked position of the active block with confidence >= tau, at least one."""
-    pos = _masked_in_active(y.tolist(), layout, scorer)
+    pos = masked_in_active(y.tolist(), layout, scorer)
     if pos is None:
         return None
     tok, conf = scorer.decide(pos, step)
@@ -284,30 +286,7 @@ def accept_prefix(drafts: list[Tensor], targets: list[Tensor]) -> int:
     return j
 
 
-def greedy_static_drafts(y: Tensor, layout: Layout, scorer: Scorer, depth: int) -> list[Tensor]:
-    """The states after k = 1 .. depth greedy static steps from ``y`` with one scorer, from one
-    ordering per block: equal to applying ``static_step`` k times (greedy decisions do not depend
-    on the step or the state), stopping at a finished state or where the next step's block lies
-    beyond the scorer's window. Static steps from one distribution take the masked positions of the
-    active block in confidence order (ties: lower position), then those of the next block."""
-    assert scorer.sampling.greedy, "greedy_static_drafts needs a greedy scorer"
-    vals = y.tolist()
-    picks: list[tuple[int, int]] = []
-    while len(picks) < depth:
-        pos = _masked_in_active(vals, layout, scorer)
-        if pos is None:
-            break
-        tok, conf = scorer.decide(pos, 0)
-        order = sorted(range(len(pos)), key=conf.__getitem__, reverse=True)  # stable: ties keep position order
-        for i in order[: depth - len(picks)]:
-            vals[pos[i]] = tok[i]
-            picks.append((pos[i], tok[i]))
-        if len(picks) == depth or layout.is_terminal(vals):  # a block ends here: finished state?
-            break
-    return _chain(y, picks)
-
-
-def _chain(y: Tensor, picks: list[tuple[int, int]]) -> list[Tensor]:
+def chain_states(y: Tensor, picks: list[tuple[int, int]]) -> list[Tensor]:
     """The states ``y`` + picks[:1], ``y`` + picks[:2], ...: one copy and one write each (through
     numpy on the host, ~2.5x cheaper than tensor indexing; a batched index_put costs more)."""
     out = []
@@ -323,19 +302,3 @@ def _chain(y: Tensor, picks: list[tuple[int, int]]) -> list[Tensor]:
         y[p] = t
         out.append(y)
     return out
-
-
-def static_accept(drafts: list[Tensor], scorers: list[Scorer], layout: Layout, step: int) -> int:
-    """``accept_prefix`` for static base steps, on token lists: draft k+1 is verified when the
-    static step from draft k under ``scorers[k]`` (base step ``step + k``) gives exactly it."""
-    j = 1
-    vals = drafts[0].tolist() if drafts else []
-    for k in range(min(len(scorers), len(drafts) - 1)):
-        choice = static_choice(vals, layout, scorers[k], step + k)
-        if choice is None:
-            break
-        vals[choice[0]] = choice[1]
-        if vals != drafts[k + 1].tolist():
-            break
-        j += 1
-    return j
