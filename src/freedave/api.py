@@ -43,6 +43,9 @@ def generate(
     >>> import freedave
     >>> m = freedave.load("reference")
     >>> out = freedave.generate(m, ["12+34="], freedave.FreeDave(draft_depth=8))
+    >>> tree = freedave.generate(m, ["12+34="], freedave.FreeDave(8, draft_branches=2))  # a draft tree
+    >>> tree[0].token_ids == freedave.generate(m, ["12+34="])[0].token_ids  # greedy: static's tokens
+    True
     """
     loaded = model if isinstance(model, Loaded) else load(model, device=device)
     if isinstance(prompts, str):

@@ -120,6 +120,36 @@ def test_torn_last_line_is_redone(tmp_path, loaded, solo, cut):
     assert out.read_bytes().count(b"\n") == 8
 
 
+def test_draft_branches_flag_decodes_like_static(tmp_path, loaded, capsys):
+    """``--draft-branches 2`` (greedy): every row's tokens are static decoding's, in fewer forwards
+    than the chain; the job's strategy carries the branches (what Ray workers get pickled)."""
+    from freedave.cli.batch import settings_from_args
+    from freedave.cli.main import build_parser
+    from freedave.decoding import FreeDave, Static
+
+    rows = job_rows(4)
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    greedy = dataclasses.replace(SETTINGS, temperature=0.0, top_p=1.0)
+
+    def job(name: str, strategy) -> list[dict]:  # noqa: ANN001
+        settings = dataclasses.replace(greedy, strategy=strategy)
+        run_job(settings, tmp_path / "in.jsonl", tmp_path / f"{name}.jsonl", 4, engine=local_engine(settings, loaded))
+        return read_results(tmp_path / f"{name}.jsonl")
+
+    static, chain = job("static", Static()), job("chain", FreeDave(8))
+    argv = ["batch", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "tree.jsonl"), "--no-progress",
+            "--strategy", "freedave", "--draft-depth", "8", "--draft-branches", "2", "--max-new-tokens", "32", "--seed", "11"]
+    assert settings_from_args(build_parser().parse_args(argv)).strategy == FreeDave(8, True, 2)
+    assert main(argv) == 0
+    tree = read_results(tmp_path / "tree.jsonl")
+    assert [r["token_ids"] for r in tree] == [r["token_ids"] for r in static] == [r["token_ids"] for r in chain]
+    assert sum(r["nfe"] for r in tree) < sum(r["nfe"] for r in chain)
+    capsys.readouterr()
+    assert "draft_branches must be an integer >= 0 (got -1)" in one_line_error(
+        capsys, *argv[:4], str(tmp_path / "bad.jsonl"), *argv[5:], "--draft-branches", "-1")
+    assert not (tmp_path / "bad.jsonl").exists()
+
+
 def one_line_error(capsys, *argv: str) -> str:
     code = main(list(argv))
     err = capsys.readouterr().err

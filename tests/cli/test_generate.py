@@ -33,6 +33,28 @@ def test_json_lines_and_freedave_equals_static(capsys, tiny_ckpt):
         assert all(r["strategy"] == "freedave" for r in fast)
 
 
+def test_draft_branches_equal_static_in_fewer_forwards(capsys):
+    """A draft tree on the bundled model: static's tokens, fewer forwards than the chain (d=8)."""
+    from freedave.tasks.reference import ReferenceTask
+
+    prompts = [arg for p in ReferenceTask().problems(4) for arg in ("--prompt", p.prompt)]
+
+    def rows(*flags):
+        code, out, _ = run(capsys, "generate", "--model", "reference", *prompts, "--max-new-tokens", "32", "--json", *flags)
+        assert code == 0
+        return [json.loads(line) for line in out.splitlines()]
+
+    static = rows("--strategy", "static")
+    chain = rows("--draft-depth", "8")
+    tree = rows("--draft-depth", "8", "--draft-branches", "2")
+    assert [r["token_ids"] for r in tree] == [r["token_ids"] for r in static] == [r["token_ids"] for r in chain]
+    assert [r["draft_branches"] for r in tree] == [2] * 4 and chain[0]["draft_branches"] == 0
+    assert static[0]["draft_branches"] is None
+    # the branches reached the decoder: never more forwards than the chain, fewer in all
+    assert all(t["nfe"] <= c["nfe"] for t, c in zip(tree, chain, strict=True))
+    assert sum(t["nfe"] for t in tree) < sum(c["nfe"] for c in chain)
+
+
 def test_prompts_file_and_table(capsys, tiny_ckpt, tmp_path):
     f = tmp_path / "p.txt"
     f.write_text("ab\n\ncd\n")
@@ -49,6 +71,9 @@ def test_prompts_file_and_table(capsys, tiny_ckpt, tmp_path):
         (["--prompt", "ab<mask>c"], "contains the mask token"),
         (["--prompt", "ab", "--draft-depth", "0"], "draft_depth must be >= 1"),
         (["--prompt", "ab", "--draft-depth", "x"], "draft_depth must be >= 1 or 'auto' (got 'x')"),
+        (["--prompt", "ab", "--draft-branches", "-1"], "draft_branches must be an integer >= 0 (got -1)"),
+        (["--prompt", "ab", "--strategy", "static", "--draft-branches", "-2"], "draft_branches must be an integer >= 0"),
+        (["--prompt", "ab", "--draft-branches", "two"], "--draft-branches: invalid int value: 'two'"),
         (["--prompt", "ab", "--strategy", "threshold", "--threshold", "0"], "threshold must be in (0, 1]"),
         (["--prompt", "ab", "--strategy", "threshold", "--threshold", "1.5"], "threshold must be in (0, 1]"),
         (["--prompt", "ab", "--temperature", "-1"], "temperature must be >= 0"),

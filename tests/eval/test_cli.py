@@ -111,6 +111,22 @@ def test_static_and_freedave_give_identical_samples_in_fewer_forwards(twenty):
     assert fast["speed"]["tokens_per_nfe"] > 2 * static["speed"]["tokens_per_nfe"]
 
 
+def test_draft_branches_flag_reaches_the_model_and_equals_static(tmp_path):
+    from freedave.cli.eval import model_args
+    from freedave.cli.main import build_parser
+    from freedave.decoding import FreeDave
+    from freedave.eval import FreeDaveLM
+
+    args = build_parser().parse_args([*COMMON, "--tasks", TASK, "--draft-branches", "2"])
+    assert FreeDaveLM.check_args(model_args(args, "freedave")).strategy == FreeDave(8, True, 2)
+    rc, _, stderr, out = run_eval(["--tasks", TASK, "--limit", "4", "--strategies", "static,freedave",
+                                   "--draft-branches", "2"], tmp_path / "tree.json")
+    assert rc == 0, stderr
+    static, tree = ({i: s["resps"] for i, s in by_doc(r).items()} for r in out["runs"])
+    assert static == tree and len(tree) == 4
+    assert out["runs"][1]["speed"]["nfe"] < out["runs"][0]["speed"]["nfe"]
+
+
 def test_prints_the_harness_table_freedave_columns_and_a_progress_bar(twenty):
     out = twenty["stdout"]
     assert out.count("|exact_match|") == 2  # the harness's table, once per strategy
@@ -234,6 +250,8 @@ def test_chat_template_formats_the_prompts():
         (["--strategies", "static,beam"], "unknown strategy 'beam'"),
         (["--draft-depth", "0"], "draft_depth must be >= 1"),
         (["--model-args", "draft_depth=0"], "draft_depth must be >= 1"),
+        (["--draft-branches", "-1"], "draft_branches must be an integer >= 0 (got -1)"),
+        (["--model-args", "draft_branches=x"], "draft_branches must be an integer >= 0 (got 'x')"),
         (["--model-args", "batch_size=0"], "batch_size must be an integer >= 1"),
         (["--include-path", "/no/such/dir"], "--include-path /no/such/dir: no such folder"),
     ],

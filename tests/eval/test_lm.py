@@ -79,6 +79,18 @@ def test_loglikelihood_prefers_the_right_answer_and_is_reproducible(loaded):
     assert other[0][0] != ll_right and other[0][0] > other[1][0]
 
 
+def test_draft_branches_model_arg_builds_a_tree_with_static_output(loaded):
+    prompts = [p.prompt for p in ReferenceTask().problems(4)]
+    reqs = [gen_request(p, i, until=["\n"]) for i, p in enumerate(prompts)]
+    static = FreeDaveLM(model=loaded, strategy="static", max_new_tokens=32)
+    chain = FreeDaveLM(model=loaded, strategy="freedave", draft_depth="8", max_new_tokens=32)
+    tree = FreeDaveLM(model=loaded, strategy="freedave", draft_depth="8", draft_branches="2", max_new_tokens=32)
+    assert tree.strategy == FreeDave(8, True, 2) and chain.strategy.draft_branches == 0
+    want = static.generate_until(reqs)
+    assert tree.generate_until(reqs) == want == chain.generate_until(reqs)
+    assert tree.stats["nfe"] < chain.stats["nfe"]  # the branches reached the decoder
+
+
 def test_loglikelihood_rolling_is_refused(loaded):
     with pytest.raises(DecodeError, match="loglikelihood_rolling .* not supported"):
         FreeDaveLM(model=loaded).loglikelihood_rolling([])
@@ -90,6 +102,7 @@ def test_loglikelihood_rolling_is_refused(loaded):
         ("model=reference,foo=1", "unknown model_args foo"),
         ("model=reference,strategy=beam", "unknown strategy 'beam'"),
         ("model=reference,draft_depth=0", "draft_depth must be >= 1"),
+        ("model=reference,draft_branches=-1", "draft_branches must be an integer >= 0"),
         ("model=reference,batch_size=0", "batch_size must be an integer >= 1"),
         ("model=reference,temperature=-1", "temperature must be >= 0"),
         ("model=reference,dtype=int8", "unknown dtype"),

@@ -66,6 +66,8 @@ def test_bad_flags_are_one_line(capsys) -> None:
     assert capsys.readouterr().err.strip() == "freedave: error: --threads must be >= 1 (got 0)"
     assert freedave_main(["serve", "--draft-depth", "zero"]) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
+    assert freedave_main(["serve", "--draft-branches", "-1"]) == 2
+    assert capsys.readouterr().err.strip() == "freedave: error: draft_branches must be an integer >= 0 (got -1)"
 
 
 def test_without_the_serve_extra_says_so(monkeypatch, capsys) -> None:
@@ -83,6 +85,8 @@ def test_api_key_flag_and_env(monkeypatch) -> None:
     parse = build_parser().parse_args
     monkeypatch.delenv("FREEDAVE_API_KEY", raising=False)
     assert settings_from_args(parse(["serve"])).api_key is None  # off by default
+    assert settings_from_args(parse(["serve"])).draft_branches == 0
+    assert settings_from_args(parse(["serve", "--draft-branches", "3"])).draft_branches == 3
     assert settings_from_args(parse(["serve", "--api-key", "a"])).api_key == "a"
     monkeypatch.setenv("FREEDAVE_API_KEY", "b")
     assert settings_from_args(parse(["serve"])).api_key == "b"

@@ -133,3 +133,44 @@ def test_block_layout_field_streams_aligned_blocks(server, loaded) -> None:
     r = httpx.post(f"{server}/v1/completions", json={"prompt": PROMPT, "block_layout": "diagonal"})
     assert r.status_code == 400 and "unknown block_layout 'diagonal'" in r.json()["error"]["message"]
     assert r.json()["error"]["param"] == "block_layout"
+
+
+def test_draft_branches_field_equals_static_and_batches_apart(server, loaded) -> None:
+    """``draft_branches: 2``: static's text; concurrent requests that differ only in it decode in
+    separate batches (each one's NFE is its own strategy's, alone); the server's default applies."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import freedave
+    from freedave.tasks.reference import ReferenceTask
+
+    prompts = [p.prompt for p in ReferenceTask().problems(3)]
+    alone = {b: freedave.generate(loaded, prompts, freedave.FreeDave(8, draft_branches=b), max_new_tokens=32)
+             for b in (0, 2)}
+    static = freedave.generate(loaded, prompts, freedave.Static(), max_new_tokens=32)
+    assert sum(r.nfe for r in alone[2]) < sum(r.nfe for r in alone[0])  # the tree matters on these prompts
+    jobs = [(p, b) for p in prompts for b in (0, 2)]
+    barrier = threading.Barrier(len(jobs))
+
+    def send(job: tuple[str, int]) -> httpx.Response:
+        barrier.wait()
+        body = {"prompt": job[0], "max_tokens": 32, "strategy": "freedave", "draft_depth": 8, "draft_branches": job[1]}
+        return httpx.post(f"{server}/v1/completions", json=body, timeout=120)
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        responses = list(pool.map(send, jobs))
+    for (p, b), r in zip(jobs, responses, strict=True):
+        assert r.status_code == 200, r.text
+        i = prompts.index(p)
+        assert r.json()["choices"][0]["text"] == static[i].text == loaded.decode(alone[b][i].token_ids)
+        assert r.json()["usage"]["nfe"] == alone[b][i].nfe, (p, b)
+
+    from serve_util import running
+
+    from freedave.serve.settings import Settings
+
+    with running(loaded, Settings(max_tokens=32, draft_depth=8, draft_branches=2)) as url:
+        default = httpx.post(f"{url}/v1/completions", json={"prompt": prompts[0]}, timeout=60).json()
+        chain = httpx.post(f"{url}/v1/completions", json={"prompt": prompts[0], "draft_branches": 0}, timeout=60).json()
+    assert default["choices"][0]["text"] == chain["choices"][0]["text"] == static[0].text
+    assert (default["usage"]["nfe"], chain["usage"]["nfe"]) == (alone[2][0].nfe, alone[0][0].nfe)

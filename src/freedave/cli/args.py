@@ -26,6 +26,7 @@ from freedave.options import (
     FAMILIES,
     STRATEGIES,
     check_choice,
+    check_draft_branches,
     parse_draft_depth,
     resolve_block_size,
 )
@@ -119,6 +120,8 @@ def add_strategy_args(p: argparse.ArgumentParser, default: str = "freedave") -> 
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="tau for threshold strategies")
     p.add_argument("--no-cross-blocks", action="store_true",
                    help="FreeDave drafts stop at the block edge (no next-block logits; cheaper forwards on CPU)")
+    p.add_argument("--draft-branches", type=int, default=0, metavar="N",
+                   help="runner-up rows per FreeDave round, a draft tree (greedy only; sampled decoding drafts a chain)")
 
 
 
@@ -130,7 +133,9 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     add_strategy_args(p)
 
 def strategy_from_args(args: argparse.Namespace) -> Strategy:
-    return make_strategy(args.strategy, parse_draft_depth(args.draft_depth), args.threshold, not args.no_cross_blocks)
+    check_draft_branches(args.draft_branches)  # refused for every strategy, not only freedave
+    return make_strategy(args.strategy, parse_draft_depth(args.draft_depth), args.threshold, not args.no_cross_blocks,
+                         args.draft_branches)
 
 
 def sampling_from_args(args: argparse.Namespace) -> Sampling:

@@ -56,7 +56,8 @@ def model_args(args: argparse.Namespace, strategy: str) -> dict[str, Any]:
     from lm_eval.utils import simple_parse_args_string
 
     out: dict[str, Any] = {
-        "strategy": strategy, "draft_depth": parse_draft_depth(args.draft_depth), "threshold": args.threshold,
+        "strategy": strategy, "draft_depth": parse_draft_depth(args.draft_depth), "draft_branches": args.draft_branches,
+        "threshold": args.threshold,
         "cross_blocks": not args.no_cross_blocks, "block_size": args.block_size,
         "block_layout": args.block_layout,
         "max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_k": args.top_k,

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
             "steps": r.steps,
             "strategy": r.strategy,
             "draft_depth": r.draft_depth,
+            "draft_branches": getattr(strategy, "draft_branches", None),
             "threshold": r.threshold,
             "tokens_per_nfe": len(r.token_ids) / max(r.nfe, 1),
             "accepted": list(r.accepted),

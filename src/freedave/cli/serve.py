@@ -55,6 +55,7 @@ def settings_from_args(args: argparse.Namespace):  # noqa: ANN201 - freedave.ser
         max_tokens=args.max_new_tokens,
         strategy=args.strategy,
         draft_depth=parse_draft_depth(args.draft_depth),
+        draft_branches=args.draft_branches,
         threshold=args.threshold,
         cross_blocks=not args.no_cross_blocks,
         block_size=args.block_size,

@@ -44,7 +44,7 @@ from freedave.options import (
 log = logging.getLogger("freedave.eval")
 
 MODEL_ARGS = (
-    "model", "strategy", "draft_depth", "threshold", "cross_blocks", "block_size", "block_layout", "max_new_tokens",
+    "model", "strategy", "draft_depth", "draft_branches", "threshold", "cross_blocks", "block_size", "block_layout", "max_new_tokens",
     "temperature", "top_k", "top_p", "seed", "batch_size", "device", "dtype", "family", "cache",
     "mc_num", "min_new_tokens", "mask_token_id", "trust_remote_code", "confidence",
 )
@@ -81,6 +81,7 @@ class EvalOptions:
 def parse_options(
     strategy: str = "freedave",
     draft_depth: int | str = DEFAULT_DRAFT_DEPTH,
+    draft_branches: int | str = 0,
     threshold: float = DEFAULT_THRESHOLD,
     cross_blocks: bool = True,
     block_size: int | None = None,
@@ -114,7 +115,8 @@ def parse_options(
     sampling = Sampling(temperature=float(temperature), top_k=int(top_k), top_p=float(top_p), seed=int(seed),
                         confidence=str(confidence))
     return EvalOptions(
-        strategy=make_strategy(str(strategy), parse_draft_depth(draft_depth), float(threshold), bool(cross_blocks)),
+        strategy=make_strategy(str(strategy), parse_draft_depth(draft_depth), float(threshold), bool(cross_blocks),
+                               _positive_int("draft_branches", draft_branches, minimum=0)),
         sampling=sampling,
         max_new_tokens=_positive_int("max_new_tokens", max_new_tokens),
         block_size=None if block_size is None else _positive_int("block_size", block_size),

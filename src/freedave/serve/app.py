@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from freedave.decoding import DecodeConfig, Sampling, make_strategy
 from freedave.decoding.common import block_layout_of, check_prompts
 from freedave.errors import DecodeError, one_line
-from freedave.options import parse_draft_depth, resolve_block_size
+from freedave.options import check_draft_branches, parse_draft_depth, resolve_block_size
 from freedave.serve import schemas as S
 from freedave.serve.metrics import Metrics
 from freedave.serve.scheduler import BatchKey, QueueFull, Row, Scheduler
@@ -185,11 +185,14 @@ def batch_key(engine: Engine, req: S._Generation, max_tokens: int) -> BatchKey:
     """The strategy and decode config of ``req`` (the server's settings fill what it leaves out)."""
     settings = engine.settings
     try:
+        branches = pick(req.draft_branches, settings.draft_branches)
+        check_draft_branches(branches)  # refused for every strategy, not only freedave
         strategy = make_strategy(
             pick(req.strategy, settings.strategy),
             parse_draft_depth(pick(req.draft_depth, settings.draft_depth)),
             pick(req.threshold, settings.threshold),
             pick(req.cross_blocks, settings.cross_blocks),
+            branches,
         )
         sampling = Sampling(
             temperature=pick(req.temperature, settings.temperature),

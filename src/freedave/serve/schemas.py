@@ -1,7 +1,8 @@
 """Request and response bodies, shaped as OpenAI shapes them (the official client parses them).
 
 Requests ignore fields they do not know (clients send e.g. ``frequency_penalty``); fields freedave
-adds (``strategy``, ``draft_depth``, ``threshold``, ``block_size``, ``cross_blocks``, ``top_k``)
+adds (``strategy``, ``draft_depth``, ``draft_branches``, ``threshold``, ``block_size``, ``cross_blocks``,
+``top_k``)
 come in the body, which the openai client fills from ``extra_body``.
 """
 
@@ -39,6 +40,7 @@ class _Generation(BaseModel):
     # freedave's own
     strategy: str | None = None
     draft_depth: StrictInt | str | None = None
+    draft_branches: StrictInt | None = None  # FreeDave runner-up rows per round (greedy; >= 0)
     threshold: float | None = None
     block_size: StrictInt | None = None
     block_layout: str | None = None

@@ -28,6 +28,7 @@ class Settings:
     max_tokens: int = DEFAULT_MAX_NEW_TOKENS
     strategy: str = "freedave"
     draft_depth: int | str = DEFAULT_DRAFT_DEPTH
+    draft_branches: int = 0  # FreeDave runner-up rows per round (a draft tree; greedy only)
     threshold: float = DEFAULT_THRESHOLD
     cross_blocks: bool = True
     block_size: int | None = None  # None: the model's own
