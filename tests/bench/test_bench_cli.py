@@ -62,6 +62,10 @@ def test_quick_predicts_each_setting_from_the_runs_cost_curve(quick_run):
     for r in rows:
         assert r["efficiency"] == pytest.approx(r["speedup_vs_static"] / r["predicted_speedup"])
         assert 0 < r["forward_share"] <= 1
+        # efficiency splits exactly into forward work beyond the curve and work outside the model
+        s = rows[0]
+        split = (s["forward_over_curve"] / r["forward_over_curve"]) * (r["forward_share"] / s["forward_share"])
+        assert r["efficiency"] == pytest.approx(split, rel=1e-6)
     for r in (r for r in rows if r["strategy"] == "freedave"):
         assert 1 <= r["rows_per_forward"] <= r["draft_depth"]
     # every row count a forward used was timed (static's 1 row up to the deepest draft)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from freedave.bench.cost import (
+    CurveProbe,
     ForwardLog,
     Forwards,
     measure_curve,
@@ -58,3 +59,15 @@ def test_measure_curves_times_every_key():
         both = measure_curves(den, [5, 6, 7], 4, 8, [(1, False), (2, True), (3, False)], repeats=2)
     assert set(curve) == {1, 3, 5} and all(t > 0 for t in curve.values())
     assert set(both) == {(1, False), (2, True), (3, False)}
+
+
+def test_curve_probe_spreads_samples_and_tops_up_late_keys():
+    den = tiny_denoiser("block")
+    with torch.no_grad():
+        probe = CurveProbe(den, [5, 6, 7], 4, 8)
+        for _ in range(3):  # probes between decodes: one timed call per key seen so far
+            probe.probe([(1, False), (2, True)])
+        assert {k: len(v) for k, v in probe.samples.items()} == {(1, False): 3, (2, True): 3}
+        curve = probe.curve([(1, False), (2, True), (3, False)], repeats=5)  # (3, False) first seen at the end
+    assert {k: len(v) for k, v in probe.samples.items()} == {(1, False): 5, (2, True): 5, (3, False): 5}
+    assert set(curve) == {(1, False), (2, True), (3, False)} and all(t > 0 for t in curve.values())

@@ -75,6 +75,43 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+class _Canvas:
+    """The canvas every curve forward runs on: ``prompt`` + ``gen_length`` positions, the blocks
+    before the window finished (cached when the denoiser keeps a cache). ``call(r, fresh)`` makes
+    one forward of ``r`` rows over ``window_blocks`` blocks and returns its seconds; ``fresh``: the
+    block just before the window is not cached yet, so the forward computes it too."""
+
+    def __init__(self, den: Any, prompt: Sequence[int], block_size: int, gen_length: int,
+                 window_blocks: int = 1, device: str = "cpu") -> None:
+        p, bs = len(prompt), block_size
+        self.den, self.p, self.bs, self.device = den, p, bs, device
+        self.start = p + bs if gen_length >= 2 * bs else p  # a finished block before the window, when there is room
+        self.end = min(p + gen_length, self.start + window_blocks * bs)
+        x = torch.tensor(list(prompt) + [den.mask_id] * gen_length, dtype=torch.long)
+        x[p : self.start] = int(prompt[0])  # any finished tokens: the cost does not depend on their values
+        self.x = x.to(device)
+        self.caches: dict[int, Any] = {}
+
+    def call(self, r: int, fresh: bool) -> float:
+        den = self.den
+        if r not in self.caches:  # warm-up; it also fills the cache with everything before the window
+            self.caches[r] = den.new_cache()
+            den.logits([Query(self.x.repeat(r, 1), self.p, self.bs, self.start, self.end, self.caches[r])])
+        if fresh:  # a cache that holds the prompt only (nothing when the window starts there)
+            self.caches[r] = den.new_cache()
+            if self.start > self.p:
+                den.logits([Query(self.x.unsqueeze(0), self.p, self.bs, self.p, self.start, self.caches[r])])
+        q = Query(self.x.repeat(r, 1), self.p, self.bs, self.start, self.end, self.caches[r])
+        _sync(self.device)
+        t0 = time.perf_counter()
+        den.logits([q])
+        _sync(self.device)
+        seconds = time.perf_counter() - t0
+        if fresh:  # the next plain call needs the finished block cached again
+            del self.caches[r]
+        return seconds
+
+
 def measure_curve(
     den: Any, prompt: Sequence[int], block_size: int, gen_length: int, rows: Sequence[int], *,
     repeats: int = 20, window_blocks: int = 1, fresh: bool = False, passes: int = 5, device: str = "cpu",
@@ -86,31 +123,15 @@ def measure_curve(
     back-to-back calls, as a decoder makes them (a call right after a wider one runs slower, its
     caches cold); ``passes`` rounds of bursts over all row counts spread a slow spell of a shared
     machine over all of them. The median of ``repeats`` timed calls per row count."""
-    p, bs = len(prompt), block_size
-    start = p + bs if gen_length >= 2 * bs else p  # a finished block before the window, when there is room
-    end = min(p + gen_length, start + window_blocks * bs)
-    x = torch.tensor(list(prompt) + [den.mask_id] * gen_length, dtype=torch.long)
-    x[p:start] = int(prompt[0])  # any finished tokens: the cost does not depend on their values
-    x = x.to(device)
-    caches = {r: den.new_cache() for r in rows}
-    for r in rows:  # warm-up; it also fills each cache with everything before the window
-        den.logits([Query(x.repeat(r, 1), p, bs, start, end, caches[r])])
+    canvas = _Canvas(den, prompt, block_size, gen_length, window_blocks, device)
     times: dict[int, list[float]] = {r: [] for r in rows}
     burst = max(1, repeats // passes)
     for _ in range(passes):
         for r in rows:
             for i in range(burst + 1):  # the first call of a burst is untimed: other shapes ran before it
-                if fresh:  # a cache that holds the prompt only (nothing when the window starts there)
-                    caches[r] = den.new_cache()
-                    if start > p:
-                        den.logits([Query(x.unsqueeze(0), p, bs, p, start, caches[r])])
-                q = Query(x.repeat(r, 1), p, bs, start, end, caches[r])
-                _sync(device)
-                t0 = time.perf_counter()
-                den.logits([q])
-                _sync(device)
+                t = canvas.call(r, fresh)
                 if i:
-                    times[r].append(time.perf_counter() - t0)
+                    times[r].append(t)
     return {r: statistics.median(t) for r, t in times.items()}
 
 
@@ -128,6 +149,31 @@ def measure_curves(den: Any, prompt: Sequence[int], block_size: int, gen_length:
             times = measure_curve(den, prompt, block_size, gen_length, rows, repeats=repeats, fresh=fresh, device=device)
             out.update({(r, fresh): t for r, t in times.items()})
     return out
+
+
+class CurveProbe:
+    """The cost curve timed a little at a time *between* a run's decodes, so that a slow spell of a
+    shared machine weighs on the curve as it weighs on the decodes the curve prices.
+
+    ``probe(keys)`` (called between batches of the interleaved schedule) times one burst (an untimed
+    call, then a timed one) of every ``(rows, fresh)`` key seen so far; ``curve(keys, repeats)`` is
+    the median per key, each key topped up to ``repeats`` samples at the end (keys first seen late).
+    """
+
+    def __init__(self, den: Any, prompt: Sequence[int], block_size: int, gen_length: int, device: str = "cpu") -> None:
+        self.canvas = _Canvas(den, prompt, block_size, gen_length, 1, device)
+        self.samples: dict[tuple[int, bool], list[float]] = {}
+
+    def probe(self, keys: Sequence[tuple[int, bool]]) -> None:
+        for r, fresh in sorted(set(keys)):
+            self.canvas.call(r, fresh)
+            self.samples.setdefault((r, fresh), []).append(self.canvas.call(r, fresh))
+
+    def curve(self, keys: Sequence[tuple[int, bool]], repeats: int) -> Curve:
+        for key in sorted(set(keys)):
+            while len(self.samples.get(key, [])) < repeats:
+                self.probe([key])
+        return {k: statistics.median(self.samples[k]) for k in sorted(set(keys))}
 
 
 def predicted_seconds(forwards: Forwards, curve: Curve) -> float:

@@ -65,6 +65,9 @@ class Row:
     rows_per_forward: float | None = None  # mean rows (drafts) per model call
     forward_share: float | None = None  # share of the wall time spent inside the model's forward (CPU)
     draft_branches: int | None = None  # FreeDave: runner-up rows per round (0: a chain; decoding.drafts)
+    # seconds inside the model / the cost curve's price of the same forwards (CPU only): with
+    # forward_share it splits efficiency into forward work beyond the curve and work outside the model
+    forward_over_curve: float | None = None
 
     @property
     def label(self) -> str:

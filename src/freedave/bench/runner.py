@@ -26,7 +26,14 @@ from typing import Any
 import torch
 
 from freedave.bench import metrics, system
-from freedave.bench.cost import Curve, ForwardLog, Forwards, measure_curves, predicted_speedup
+from freedave.bench.cost import (
+    Curve,
+    CurveProbe,
+    ForwardLog,
+    Forwards,
+    predicted_seconds,
+    predicted_speedup,
+)
 from freedave.bench.rows import BenchResult, Row, setting_label
 from freedave.decoding import AutoDepth, DecodeConfig, Result, Sampling, decode, decode_static
 from freedave.decoding.common import block_layout_of
@@ -239,9 +246,10 @@ def prepare(cfg: BenchConfig, loaded: Any = None, problems: list[Problem] | None
     )
 
 
-def time_settings(prep: Prepared, cfg: BenchConfig, bar: Any) -> tuple[list[Timed], Timed | None, str]:
+def time_settings(prep: Prepared, cfg: BenchConfig, bar: Any, probe: CurveProbe | None = None,
+                  ) -> tuple[list[Timed], Timed | None, str]:
     """2. Warm-up, then every setting timed (and, beside a lossy cache, uncached static): the
-    runs and where peak memory was read from."""
+    runs and where peak memory was read from. ``probe`` times the cost curve between batches."""
     settings = cfg.settings()
     memory = system.PeakMemory(cfg.device)
     timed = [Timed(s) for s in settings]
@@ -262,7 +270,10 @@ def time_settings(prep: Prepared, cfg: BenchConfig, bar: Any) -> tuple[list[Time
     # interleaved: every setting decodes batch b before any decodes batch b + 1, so a slow spell
     # of a shared machine falls on all settings alike
     job = bar.add_task("decoding (problems x settings)", total=len(prep.prompts) * len(settings))
-    for offset, group in prep.groups:
+    every = max(1, len(prep.groups) // CURVE_PROBES)
+    for g, (offset, group) in enumerate(prep.groups):
+        if probe is not None and g % every == every - 1:  # untimed: between two batches
+            probe.probe([k for run in timed for k in set(run.forwards.shapes())])
         for run in timed + ([plain] if plain is not None else []):
             system.synchronize(cfg.device)
             memory.start()
@@ -281,14 +292,15 @@ def time_settings(prep: Prepared, cfg: BenchConfig, bar: Any) -> tuple[list[Time
 
 
 CURVE_REPEATS = 20
+CURVE_PROBES = 40  # times during the decodes that the cost curve is probed
 
 
-def time_curve(prep: Prepared, cfg: BenchConfig, timed: Sequence[Timed]) -> Curve:
+def time_curve(prep: Prepared, cfg: BenchConfig, timed: Sequence[Timed], probe: CurveProbe) -> Curve:
     """2b. The cost curve of this run: seconds of one plain one-block forward at every row count
-    the timed runs' forwards used, with and without a finished block to cache (see ``bench.cost``)."""
+    the timed runs' forwards used, with and without a finished block to cache (see ``bench.cost``),
+    probed between the decodes and topped up to ``CURVE_REPEATS`` calls per key after them."""
     keys = {k for run in timed for k in run.forwards.shapes()}
-    return measure_curves(prep.den, prep.prompts[0], prep.dcfg.block_size, prep.dcfg.max_new_tokens, sorted(keys),
-                          repeats=CURVE_REPEATS, device=cfg.device)
+    return probe.curve(sorted(keys), CURVE_REPEATS)
 
 
 def trace_bound(prep: Prepared, cfg: BenchConfig, bar: Any) -> list[Result]:
@@ -348,6 +360,14 @@ class Baseline:
             return None
         return predicted_speedup(self.static.forwards, self.static_valid, run.forwards, valid, self.curve)
 
+    def over_curve(self, run: Timed) -> float | None:
+        """Seconds inside the model / what the curve prices ``run``'s forwards at (CPU only): above 1
+        where forwards did more than one plain block per row (next-block windows, a block computed
+        per row) or ran slower inside a decode than in the curve's bursts."""
+        if not (self.curve and run.forwards.seconds and run.forwards.rows):
+            return None
+        return run.forwards.seconds / predicted_seconds(run.forwards, self.curve)
+
 
 def summarise(prep: Prepared, cfg: BenchConfig, timed: list[Timed], plain: Timed | None, traced: list[Result],
               memory_source: str, argv: Sequence[str] | None = None,
@@ -406,6 +426,7 @@ def make_row(run: Timed, prep: Prepared, cfg: BenchConfig, base: Baseline, score
         rows_per_forward=metrics.ratio(sum(fw.rows), len(fw.rows)),
         forward_share=metrics.ratio(fw.seconds, run.seconds) if fw.seconds else None,
         draft_branches=getattr(s, "draft_branches", None),
+        forward_over_curve=base.over_curve(run),
     )
 
 
@@ -452,8 +473,9 @@ def cost_meta(curve: Curve) -> dict[str, Any] | None:
 
     return {"ms_per_forward": ms(False), "ms_per_forward_with_block": ms(True),
             "what": "median wall time of one plain forward over one block (prefix cached when the model keeps "
-                    f"a cache; with_block: it also computes the finished block before it), {CURVE_REPEATS} calls "
-                    "per row count, timed after the decodes in this process",
+                    f"a cache; with_block: it also computes the finished block before it), at least {CURVE_REPEATS} "
+                    f"calls per row count, probed between the decodes ({CURVE_PROBES} times in the run, one "
+                    "untimed and one timed call per row count) and topped up after them, in this process",
             "predicted_speedup": "(sum_static cost(rows) / static valid tokens) / "
                                  "(sum_setting cost(rows) / setting valid tokens), sums over each run's forwards"}
 
@@ -462,8 +484,9 @@ def run_bench(cfg: BenchConfig, argv: Sequence[str] | None = None, quiet: bool =
     """Run every setting of ``cfg``; ``argv`` is recorded as the command in ``meta``."""
     prep = prepare(cfg)
     with progress(quiet) as bar, torch.no_grad():
-        timed, plain, memory_source = time_settings(prep, cfg, bar)
-        curve = time_curve(prep, cfg, timed)
+        probe = CurveProbe(prep.den, prep.prompts[0], prep.dcfg.block_size, prep.dcfg.max_new_tokens, cfg.device)
+        timed, plain, memory_source = time_settings(prep, cfg, bar, probe)
+        curve = time_curve(prep, cfg, timed, probe)
         traced = trace_bound(prep, cfg, bar)
     return summarise(prep, cfg, timed, plain, traced, memory_source, argv, curve)
 
