@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The committed benchmark: the bundled reference model on its held-out task, every decoder side by side.
 # Writes benchmarks/results/{results.json,report.md,*.png} and refreshes the headline table in README.md,
-# then benchmarks/results/no_cross_blocks/ (FreeDave with --no-cross-blocks beside static) and
+# then benchmarks/results/no_cross_blocks/ (FreeDave with --no-cross-blocks beside static),
+# benchmarks/results/trees/ (chains against draft trees, --draft-branches) and
 # benchmarks/results/compile/ (every strategy with --compile; compile_ab.py compares eager and compiled in one process).
 # Usage: bash benchmarks/run_reference.sh
 #   LIMIT=N    only the first N held-out problems (default: all 400)
@@ -29,6 +30,14 @@ if [[ -n "${THREADS:-}" ]]; then EXTRA+=(--threads "$THREADS"); fi
   --draft-depths 2,4,8,16,auto \
   --temperature 0 --seed 0 --device cpu --dtype float32 --batch-size 1 \
   --out benchmarks/results/no_cross_blocks
+
+# Draft trees: FreeDave chains and trees (runner-up rows per round) side by side
+"$FREEDAVE" bench \
+  --model reference --task reference "${EXTRA[@]}" \
+  --strategies static,freedave \
+  --draft-depths 4,8,16 --draft-branches 0,1,2,4 \
+  --temperature 0 --seed 0 --device cpu --dtype float32 --batch-size 1 \
+  --out benchmarks/results/trees
 
 # Every strategy with the forward torch.compile'd (compiled at load, never inside a timing)
 "$FREEDAVE" bench \

@@ -10,6 +10,7 @@ is the first block that still holds a mask.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -31,7 +32,7 @@ class Layout:
     lookahead_blocks: int = 1  # blocks past the active one that drafts may reach
     block_layout: str = "prompt"  # "aligned": blocks from position 0; "prompt": from the prompt end
 
-    @property
+    @cached_property
     def origin(self) -> int:
         """First position of the block grid (0 or ``prompt_len``)."""
         return block_origin(self.block_layout, self.prompt_len)
@@ -44,7 +45,8 @@ class Layout:
             first = vals.index(self.mask_id, self.prompt_len)
         except ValueError:
             return None
-        return self.origin + ((first - self.origin) // self.block_size) * self.block_size
+        origin = self.origin
+        return first - (first - origin) % self.block_size
 
     def is_terminal(self, y: Tensor | list[int]) -> bool:
         """Finished: no mask left, or a completed block holds EOS (stop after the EOS block)."""
