@@ -6,8 +6,8 @@ SDAR-style checkpoint folder (``model_type="sdar"``, a ``block_size``, a mask id
 tokenizer. On it, in one process:
 
 1. the cost curve: ms per forward against draft rows (``benchmarks/cost_curve.py``);
-2. ``freedave bench``: static, threshold and FreeDave on a few prompts (tokens/s, tokens/NFE, exact
-   match against static);
+2. ``freedave bench``: static, threshold and FreeDave (chains, and draft trees with 2 runner-up rows)
+   on a few prompts (tokens/s, tokens/NFE, exact match against static);
 3. ``--compile``: a bench of static and FreeDave d=8 on the compiled forward and ``freedave check
    --compile`` (reported in ``gpu_check.md``, never failed: a compiled GPU kernel may break batch
    invariance, and the check says so);
@@ -132,8 +132,8 @@ def run_checks(ckpt: Path, device: str, max_batch: int) -> list[dict[str, Any]]:
 
 def run_bench(ckpt: Path, data: Path, out: Path, device: str, dtype: str, max_new_tokens: int) -> tuple[int, dict | None]:
     argv = ["bench", "--model", str(ckpt), "--task", "jsonl", "--data", str(data), "--device", device, "--dtype", dtype,
-            "--strategies", "static,threshold,freedave", "--draft-depths", "2,4,8", "--thresholds", "0.9",
-            "--max-new-tokens", str(max_new_tokens), "--json", str(out / "bench.json"), "--out", str(out / "bench"),
+            "--strategies", "static,threshold,freedave", "--draft-depths", "2,4,8", "--draft-branches", "0,2",
+            "--thresholds", "0.9", "--max-new-tokens", str(max_new_tokens), "--json", str(out / "bench.json"), "--out", str(out / "bench"),
             "--quiet"]
     rc, _ = run_cli(argv)
     path = out / "bench.json"
@@ -216,6 +216,7 @@ def markdown(summary: dict[str, Any], curve_md: str) -> str:
                   "|---|---|---|---|---|---|"]
         for r in bench["rows"]:
             name = r["strategy"] + (f" d={r['draft_depth']}" if r["draft_depth"] is not None else "")
+            name += f" b={r['draft_branches']}" if r.get("draft_branches") else ""
             name += f" τ={r['threshold']:g}" if r["threshold"] is not None else ""
             lines.append(f"| {name} | {fmt(r['tokens_per_second'], '.1f')} | {fmt(r['tokens_per_nfe'], '.2f')} | "
                          f"{fmt(r['speedup_vs_static'], '.2f')} | {fmt(r['exact_match_vs_static'], '.3f')} | "

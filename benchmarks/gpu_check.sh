@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU readiness check in under 5 minutes on one GPU: freedave check (float32 and bfloat16, with and
-# without --deterministic), the cost curve, and a bench of static / threshold / FreeDave, on a random
+# without --deterministic), the cost curve, and a bench of static / threshold / FreeDave (+ draft trees), on a random
 # Qwen3-0.6B-shaped SDAR-style checkpoint built locally (nothing downloaded).
 # Writes gpu_check.json, gpu_check.md, check.json, cost_curve.json, bench.json and bench/ into OUT.
 # Usage: bash benchmarks/gpu_check.sh [--tiny] [--device DEV] [--out DIR] [--size 0.6b|tiny] ...

@@ -65,8 +65,9 @@ def test_bench_runs_every_strategy_and_freedave_equals_static(run):
     out, _ = run
     bench = load(out / "bench.json")
     rows = bench["rows"]
-    assert [(r["strategy"], r["draft_depth"]) for r in rows] == [
-        ("static", None), ("threshold", None), ("freedave", 2), ("freedave", 4), ("freedave", 8)]
+    assert [(r["strategy"], r["draft_depth"], r["draft_branches"]) for r in rows] == [
+        ("static", None, None), ("threshold", None, None), ("freedave", 2, 0), ("freedave", 2, 2),
+        ("freedave", 4, 0), ("freedave", 4, 2), ("freedave", 8, 0), ("freedave", 8, 2)]
     assert bench["meta"]["model_family"] == "block" and bench["meta"]["n_problems"] == 2
     for r in rows:
         assert r["exact_match_vs_static"] == 1.0 and r["tokens_per_second"] > 0 and r["nfe"] > 0

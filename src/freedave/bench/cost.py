@@ -59,7 +59,12 @@ class ForwardLog:
     def logits(self, queries: Sequence[Query]) -> list[torch.Tensor]:
         if self.into is None or not queries:
             return self._den.logits(queries)
-        # read before the call: the call extends the cache
+        # read before the call (the call extends the cache), once a cache has taken any finished block
+        # an earlier call computed (so a block the forward does not compute is not priced as computed)
+        for q in queries:
+            catch_up = getattr(q.cache, "catch_up", None)
+            if catch_up is not None and q.cache.length < q.start:
+                catch_up(q.tokens[0], q.start)
         fresh = any(getattr(q.cache, "length", q.start) < q.start for q in queries)
         t0 = time.perf_counter()
         out = self._den.logits(queries)

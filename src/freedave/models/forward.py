@@ -124,9 +124,11 @@ def window_logits(stack: Stack, q: Query, cache: KVCache | None) -> Tensor:
     """``[R, end - start, V]`` float32 logits of ``q``'s window. ``cache`` (not ``q.cache``: the
     denoiser decides which handle is an exact KV cache) is read and extended with the clean
     positions before ``q.start`` this call computes."""
+    keep = cache is not None and stack.block  # extend the cache with what this call computes
+    if keep and cache.length < q.start:  # a finished block an earlier call already computed
+        cache.catch_up(q.tokens[0], q.start)
     p = plan(stack, q, cache)
     cos, sin = stack.rope(p.past, p.stop)
-    keep = cache is not None and stack.block  # extend the cache with what this call computes
     ctx = cache
     if p.split > p.past:  # 1. the shared positions, once, on row 0
         shared_segs = [(lo, hi) for lo, hi in p.segs if hi <= p.split]
@@ -144,6 +146,10 @@ def window_logits(stack: Stack, q: Query, cache: KVCache | None) -> Tensor:
         if g == 0 and keep and q.start > p.split:  # finished blocks computed per row: cache them
             n = q.start - p.split
             cache.write(p.split, [k[:1, :, :n] for k in ks], [v[:1, :, :n] for v in vs])
+        if g == 0 and keep and gstop > q.start + q.block_size:  # rows that went past the active block
+            lo, hi = q.start - p.split, q.start - p.split + q.block_size
+            cache.offer(q.start, q.tokens[rows, q.start : q.start + q.block_size],
+                        [k[:, :, lo:hi] for k in ks], [v[:, :, lo:hi] for v in vs])
     return head_logits(stack, q, p, hs).float()
 
 

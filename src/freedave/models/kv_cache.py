@@ -19,6 +19,8 @@ class KVCache:
         self.length = 0
         self._keys: list[Tensor] = []
         self._values: list[Tensor] = []
+        # (pos, row tokens [R, n], per-layer keys, values [R, H, n, Dh]) offered by the last call
+        self._offer: tuple[int, Tensor, list[Tensor], list[Tensor]] | None = None
 
     def layer(self, i: int, lo: int = 0, hi: int | None = None) -> tuple[Tensor, Tensor]:
         """Layer ``i``'s keys and values of cached positions ``lo:hi`` (default: all),
@@ -33,6 +35,7 @@ class KVCache:
         ahead, which would leave positions unset."""
         if pos > self.length:
             raise ValueError(f"cache holds {self.length} positions, cannot write at {pos}")
+        self._offer = None  # offered keys were computed against the cache as it was
         stop = pos + keys[0].shape[2]
         self._reserve(stop, keys[0], len(keys))
         for buf, new in zip(self._keys, keys, strict=True):
@@ -40,6 +43,30 @@ class KVCache:
         for buf, new in zip(self._values, values, strict=True):
             buf[:, :, pos:stop] = new
         self.length = stop
+
+    def offer(self, pos: int, tokens: Tensor, keys: list[Tensor], values: list[Tensor]) -> None:
+        """Keep the per-row keys/values of positions ``pos:pos+n`` that a call computed on its way to
+        later positions (rows ``tokens [R, n]``; ``[R, H, n, Dh]`` per layer; the cache must end at
+        ``pos``). When the prompt's committed state then holds one row's tokens there (FreeDave
+        accepted a draft that finished the block), ``catch_up`` writes them instead of a forward
+        computing the block again. Replaced by the next offer, dropped by any write."""
+        if self.length == pos:
+            self._offer = (pos, tokens, keys, values)
+
+    def catch_up(self, tokens: Tensor, start: int) -> bool:
+        """Extend the cache to ``start`` with offered keys/values when the cache ends one offered
+        block before ``start`` and an offered row holds exactly ``tokens[pos:start]`` (``tokens``:
+        the committed canvas, ``[L]``). True when it did. Bit-exact: every op of the forward is
+        batch-invariant, so a row's keys do not depend on the call that computed them."""
+        offer = self._offer
+        if offer is None or offer[0] != self.length or offer[0] + offer[1].shape[1] != start:
+            return False
+        hit = (offer[1] == tokens[offer[0] : start].to(offer[1].device)).all(dim=1).nonzero()
+        if hit.numel() == 0:
+            return False
+        r = int(hit[0, 0])
+        self.write(offer[0], [k[r : r + 1] for k in offer[2]], [v[r : r + 1] for v in offer[3]])
+        return True
 
     def _reserve(self, n: int, like: Tensor, layers: int) -> None:
         """Make the buffers hold at least ``n`` positions, keeping what they hold."""
