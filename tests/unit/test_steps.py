@@ -150,3 +150,13 @@ def test_aligned_layout_blocks_start_at_zero():
     assert layout.is_terminal(out) and layout.response(out) == [4, 5]
     prompt = Layout(prompt_len=6, block_size=4, mask_id=MASK, eos_id=2)
     assert prompt.origin == 6 and prompt.active_start(y) == 6
+
+
+def test_response_is_cut_at_max_new_tokens():
+    """The canvas runs to a block boundary (under ``aligned`` up to B - 1 positions past the request);
+    the response every path returns stops at ``max_new_tokens``, after the EOS cut."""
+    y = torch.tensor([9, 9, 4, 5, 6, 7, 8, 9, 10, 11, MASK, MASK])
+    capped = Layout(prompt_len=2, block_size=4, mask_id=MASK, eos_id=2, max_new_tokens=5)
+    assert LAYOUT.response(y) == [4, 5, 6, 7, 8, 9, 10, 11] and capped.response(y) == [4, 5, 6, 7, 8]
+    y[4] = 2  # EOS first: the cut at EOS is shorter
+    assert capped.response(y) == [4, 5] == LAYOUT.response(y)

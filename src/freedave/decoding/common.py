@@ -174,7 +174,8 @@ def new_canvases(
         # reads them there without a device sync; call_model sends the rows to ``device``
         masks = torch.full((cfg.response_length(len(p), grid),), denoiser.mask_id, dtype=torch.long)
         x = torch.cat([torch.as_tensor(list(p), dtype=torch.long), masks])
-        layout = Layout(len(p), cfg.block_size, denoiser.mask_id, denoiser.eos_id, cfg.stop_at_eos, lookahead, grid)
+        layout = Layout(len(p), cfg.block_size, denoiser.mask_id, denoiser.eos_id, cfg.stop_at_eos, lookahead, grid,
+                        cfg.max_new_tokens)
         if seeds is None:
             sampling, stream = cfg.sampling, first_index + i
         else:

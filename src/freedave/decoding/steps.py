@@ -31,6 +31,8 @@ class Layout:
     stop_at_eos: bool = True
     lookahead_blocks: int = 1  # blocks past the active one that drafts may reach
     block_layout: str = "prompt"  # "aligned": blocks from position 0; "prompt": from the prompt end
+    # the response the user sees is cut here (the canvas runs to a block boundary, so it may hold more)
+    max_new_tokens: int | None = None
 
     @cached_property
     def origin(self) -> int:
@@ -59,13 +61,13 @@ class Layout:
         return False
 
     def response(self, y: Tensor) -> list[int]:
-        """Tokens of the completed blocks, cut before the first EOS."""
+        """Tokens of the completed blocks, cut before the first EOS and after ``max_new_tokens``."""
         vals = y.tolist()
         start = self.active_start(vals)
         out = vals[self.prompt_len : max(start, self.prompt_len) if start is not None else len(vals)]
         if self.eos_id is not None and self.eos_id in out:
             out = out[: out.index(self.eos_id)]
-        return out
+        return out if self.max_new_tokens is None else out[: self.max_new_tokens]
 
     def window_end(self, y: Tensor, lookahead: bool) -> int:
         """One past the last position whose logits a step (and drafts, with lookahead) needs."""
