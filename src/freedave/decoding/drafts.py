@@ -12,7 +12,7 @@ along the chain, so one extra row turns a break at k into a chain that continues
 the ``branches`` most nearly tied ranks (smallest confidence gap between d_k and d_{k+1}, both in one
 block). Every node is verified like a chain draft: its target is one static step from its own
 distribution, and a node is kept only when it equals the target of the node before it. So the
-output stays static decoding's, whatever the tree (``tests/property/test_tree_properties.py``).
+output stays static decoding's, whatever the tree (``tests/property/test_lossless.py``).
 """
 
 from __future__ import annotations
