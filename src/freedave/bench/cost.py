@@ -6,10 +6,11 @@ If nothing but the forwards took time, its speed-up over static would be
     predicted_speedup = (Σ_static cost(rows_f) / static valid tokens) / (Σ_setting cost(rows_f) / its valid tokens)
 
 where each sum runs over the forwards a run made and ``cost(r)`` is the median wall time of one plain
-forward of ``r`` rows over one block (cached prefix), timed in the same process right after the
-decodes (``measure_curve``). A forward that also computes a finished block for the prefix cache
-(the first forward after a block is done, in every decoder, and the first forward of a prompt) is
-priced by the curve timed with that block to compute. With one prompt per batch this is the familiar
+forward of ``r`` rows over one block (cached prefix), timed in the same process between and after
+the decodes (``CurveProbe``; ``measure_curve`` times it in one go). A forward that also computes a
+finished block for the prefix cache (the first forward of a prompt, and the first forward after a
+block is done unless a verification already computed that block: ``KVCache.catch_up``) is priced by
+the curve timed with that block to compute. With one prompt per batch this is the familiar
 ``(cost(1) / static tokens-per-NFE) / (mean cost(rows) / tokens-per-NFE)``. ``efficiency`` = measured
 speed-up / predicted: what is lost outside the model's plain forward (scoring, drafting, verifying,
 accepting, and forward work beyond one block per row, such as next-block lookahead windows).
