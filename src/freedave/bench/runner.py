@@ -292,7 +292,7 @@ def time_settings(prep: Prepared, cfg: BenchConfig, bar: Any, probe: CurveProbe 
 
 
 CURVE_REPEATS = 20
-CURVE_PROBES = 40  # times during the decodes that the cost curve is probed
+CURVE_PROBES = 20  # times during the decodes that the cost curve is probed
 
 
 def time_curve(prep: Prepared, cfg: BenchConfig, timed: Sequence[Timed], probe: CurveProbe) -> Curve:
@@ -474,8 +474,8 @@ def cost_meta(curve: Curve) -> dict[str, Any] | None:
     return {"ms_per_forward": ms(False), "ms_per_forward_with_block": ms(True),
             "what": "median wall time of one plain forward over one block (prefix cached when the model keeps "
                     f"a cache; with_block: it also computes the finished block before it), at least {CURVE_REPEATS} "
-                    f"calls per row count, probed between the decodes ({CURVE_PROBES} times in the run, one "
-                    "untimed and one timed call per row count) and topped up after them, in this process",
+                    f"calls per row count, probed between the decodes ({CURVE_PROBES} times in the run, "
+                    f"{CurveProbe.WARM} untimed calls then a timed one per row count) and topped up after them, in this process",
             "predicted_speedup": "(sum_static cost(rows) / static valid tokens) / "
                                  "(sum_setting cost(rows) / setting valid tokens), sums over each run's forwards"}
 
