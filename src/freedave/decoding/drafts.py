@@ -32,7 +32,7 @@ class Pick(NamedTuple):
     position: int
     token: int
     confidence: float
-    block: int  # start of the block the position lies in
+    block: int  # which block the position lies in, counted from the active one (0)
 
 
 @dataclass
@@ -57,11 +57,11 @@ def greedy_static_picks(y: Tensor, layout: Layout, scorer: Scorer, depth: int) -
     assert scorer.sampling.greedy, "greedy_static_picks needs a greedy scorer"
     vals = y.tolist()
     picks: list[Pick] = []
+    block = 0  # 0: the active block, 1: the next one
     while len(picks) < depth:
         pos = masked_in_active(vals, layout, scorer)
         if pos is None:
             break
-        block = layout.active_start(vals)
         tok, conf = scorer.decide(pos, 0)
         order = sorted(range(len(pos)), key=conf.__getitem__, reverse=True)  # stable: ties keep position order
         for i in order[: depth - len(picks)]:
@@ -69,6 +69,7 @@ def greedy_static_picks(y: Tensor, layout: Layout, scorer: Scorer, depth: int) -
             picks.append(Pick(pos[i], tok[i], conf[i], block))  # type: ignore[arg-type]
         if len(picks) == depth or layout.is_terminal(vals):  # a block ends here: finished state?
             break
+        block += 1
     return picks
 
 
