@@ -104,6 +104,15 @@ def task_manager(include_path: str | None, tasks: list[str]) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from freedave.eval.dist import shutdown
+
+    try:
+        return evaluate(args)
+    finally:
+        shutdown()
+
+
+def evaluate(args: argparse.Namespace) -> int:
     names = strategy_names(args)
     common.decode_config(args, None)  # bad lengths or sampling fail before the model loads
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]

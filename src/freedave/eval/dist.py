@@ -62,3 +62,12 @@ def all_objects(obj: Any) -> list[Any]:
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()
+
+
+def shutdown() -> None:
+    """End the process group on every process once all are done. A process that exits with the group
+    still up tears gloo's threads down during interpreter exit, which can abort it (SIGABRT,
+    "terminate called without an active exception") after its work is finished."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
